@@ -1,0 +1,220 @@
+//! Data describing the HTTP calls InMoment should receive, so mapping stays pure and
+//! sending, retrying and storing happen elsewhere.
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Which InMoment host a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Host {
+    /// `eligibility.wootric.<tld>`: the survey eligibility server (no OAuth).
+    Eligibility,
+    /// `app.wootric.<tld>` / `api.wootric.com`: the REST API and OAuth.
+    Api,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "POST")]
+    Post,
+    #[serde(rename = "PUT")]
+    Put,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+        }
+    }
+}
+
+/// Ordered form/query parameters with InMoment's bracket keys (`properties[plan]`).
+/// Serialized as a JSON object so fixtures and the `map` output stay readable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    pub fn new() -> Params {
+        Params(Vec::new())
+    }
+
+    pub fn push(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.0.push((key.into(), value.into()));
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl Serialize for Params {
+    /// A key that repeats (`tags[]`) becomes an array of its values, in order.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut keys: Vec<&str> = Vec::with_capacity(self.0.len());
+        for (k, _) in &self.0 {
+            if !keys.contains(&k.as_str()) {
+                keys.push(k);
+            }
+        }
+        let mut map = serializer.serialize_map(Some(keys.len()))?;
+        for key in keys {
+            let mut values = self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
+            match (values.next(), values.next()) {
+                (Some(only), None) => map.serialize_entry(key, only)?,
+                _ => {
+                    let all: Vec<&String> = self
+                        .0
+                        .iter()
+                        .filter(|(k, _)| k == key)
+                        .map(|(_, v)| v)
+                        .collect();
+                    map.serialize_entry(key, &all)?
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+/// A parameter value in JSON: one string, or the values of a repeated key.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ParamsVisitor;
+        impl<'de> Visitor<'de> for ParamsVisitor {
+            type Value = Params;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of string (or string array) parameters")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Params, A::Error> {
+                let mut params = Params::new();
+                while let Some((key, value)) = access.next_entry::<String, OneOrMany>()? {
+                    match value {
+                        OneOrMany::One(v) => params.push(key, v),
+                        OneOrMany::Many(vs) => {
+                            for v in vs {
+                                params.push(key.clone(), v);
+                            }
+                        }
+                    }
+                }
+                Ok(params)
+            }
+        }
+        deserializer.deserialize_map(ParamsVisitor)
+    }
+}
+
+/// One fully known HTTP request: method, host role, path and parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub host: Host,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Params::is_empty")]
+    pub query: Params,
+    #[serde(default, skip_serializing_if = "Params::is_empty")]
+    pub form: Params,
+}
+
+/// One call InMoment should receive because of one Segment event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum InMomentCall {
+    /// What the beacon does on `wootric('run')`: ask whether to survey this user now.
+    EligibilityCheck {
+        #[serde(rename = "messageId")]
+        message_id: String,
+        request: HttpRequest,
+    },
+}
+
+impl InMomentCall {
+    /// The Segment `messageId` this call came from (for logs and de-duplication).
+    pub fn message_id(&self) -> &str {
+        match self {
+            InMomentCall::EligibilityCheck { message_id, .. } => message_id,
+        }
+    }
+
+    /// A short stable name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InMomentCall::EligibilityCheck { .. } => "eligibility_check",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_call_round_trips_through_json() {
+        let mut query = Params::new();
+        query.push("account_token", "NPS-4aeb53c1");
+        query.push("properties[plan]", "pro");
+        let call = InMomentCall::EligibilityCheck {
+            message_id: "m-1".into(),
+            request: HttpRequest {
+                method: Method::Get,
+                host: Host::Eligibility,
+                path: "/eligible.json".into(),
+                query,
+                form: Params::new(),
+            },
+        };
+        let value = serde_json::to_value(&call).unwrap();
+        assert_eq!(
+            value,
+            json!({"call":"eligibility_check","messageId":"m-1","request":{"method":"GET","host":"eligibility","path":"/eligible.json","query":{"account_token":"NPS-4aeb53c1","properties[plan]":"pro"}}})
+        );
+        let back: InMomentCall = serde_json::from_value(value).unwrap();
+        assert_eq!(back, call);
+    }
+
+    #[test]
+    fn repeated_keys_keep_every_value_in_order() {
+        let mut params = Params::new();
+        params.push("tags[]", "a");
+        params.push("x", "1");
+        params.push("tags[]", "b");
+        let value = serde_json::to_value(&params).unwrap();
+        assert_eq!(value, json!({"tags[]": ["a", "b"], "x": "1"}));
+        let back: Params = serde_json::from_value(value).unwrap();
+        assert_eq!(
+            back.0,
+            vec![
+                ("tags[]".into(), "a".into()),
+                ("tags[]".into(), "b".into()),
+                ("x".into(), "1".into())
+            ]
+        );
+    }
+}

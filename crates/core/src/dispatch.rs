@@ -1,0 +1,91 @@
+//! One event through the registry: the destination switch first, then its handler.
+
+use serde::Serialize;
+use std::fmt;
+
+use crate::error::MappingError;
+use crate::event::Event;
+use crate::handler::HandlerOutput;
+use crate::integrations::destination_enabled;
+use crate::registry::Registry;
+use crate::settings::Settings;
+use crate::state::UserState;
+
+/// Why an accepted event produced no InMoment calls (counted, never an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// `integrations` switched InMoment off for this event.
+    DestinationDisabled,
+    /// No handler is registered for this event type (screen, group, alias today).
+    NoHandler,
+    /// Same user, same URL as the last page sent: the beacon integration drops these too.
+    DuplicatePage,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::DestinationDisabled => "destination_disabled",
+            SkipReason::NoHandler => "no_handler",
+            SkipReason::DuplicatePage => "duplicate_page",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Maps one event with the user's state; the output's state is the user's new state.
+pub fn map_event(
+    registry: &Registry,
+    event: &Event,
+    state: UserState,
+    settings: &Settings,
+) -> Result<HandlerOutput, MappingError> {
+    if !destination_enabled(&event.integrations) {
+        return Ok(HandlerOutput::skipped(
+            state,
+            SkipReason::DestinationDisabled,
+        ));
+    }
+    match registry.get(event.event_type()) {
+        Some(registration) => registration.handler.handle(event, state, settings),
+        None => Ok(HandlerOutput::skipped(state, SkipReason::NoHandler)),
+    }
+}
+
+/// One line of `map` output: what the beacon would hold and the calls to make.
+#[derive(Debug, Serialize)]
+pub struct MappedEvent<'a> {
+    #[serde(rename = "messageId")]
+    pub message_id: &'a str,
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+    pub settings: crate::state::SurveySettings<'a>,
+    pub calls: &'a [crate::call::InMomentCall],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub warnings: &'a [crate::error::Warning],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkipReason>,
+}
+
+impl<'a> MappedEvent<'a> {
+    pub fn new(
+        event: &'a Event,
+        settings: &'a Settings,
+        output: &'a HandlerOutput,
+    ) -> MappedEvent<'a> {
+        MappedEvent {
+            message_id: event.message_id.as_deref().unwrap_or_default(),
+            event_type: event.event_type().as_str(),
+            settings: crate::state::SurveySettings::new(settings, &output.state),
+            calls: &output.calls,
+            warnings: &output.warnings,
+            skipped: output.skipped,
+        }
+    }
+}

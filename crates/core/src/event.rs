@@ -1,0 +1,462 @@
+//! Segment-spec events, parsed leniently the way real clients send them.
+//!
+//! JSON `null` means absent, empty ids mean absent, numeric ids become strings, and
+//! unknown fields are kept in `extra` so nothing is dropped silently.
+
+use serde_json::{Map, Value};
+use std::fmt;
+
+use crate::error::MappingError;
+
+/// The Segment call types; only some have a handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    Identify,
+    Track,
+    Page,
+    Screen,
+    Group,
+    Alias,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        EventType::Identify,
+        EventType::Track,
+        EventType::Page,
+        EventType::Screen,
+        EventType::Group,
+        EventType::Alias,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Identify => "identify",
+            EventType::Track => "track",
+            EventType::Page => "page",
+            EventType::Screen => "screen",
+            EventType::Group => "group",
+            EventType::Alias => "alias",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `context`: the fields the mapping reads are typed, the rest stays in `extra`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    pub traits: Map<String, Value>,
+    pub page: Map<String, Value>,
+    pub ip: Option<String>,
+    pub locale: Option<String>,
+    pub user_agent: Option<String>,
+    pub extra: Map<String, Value>,
+}
+
+/// What differs between call types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Identify {
+        traits: Map<String, Value>,
+    },
+    Track {
+        event: String,
+        properties: Map<String, Value>,
+    },
+    Page {
+        name: Option<String>,
+        category: Option<String>,
+        properties: Map<String, Value>,
+    },
+    Screen {
+        name: Option<String>,
+        category: Option<String>,
+        properties: Map<String, Value>,
+    },
+    Group {
+        group_id: String,
+        traits: Map<String, Value>,
+    },
+    Alias {
+        previous_id: String,
+    },
+}
+
+/// One Segment event with its common fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub message_id: Option<String>,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub timestamp: Option<String>,
+    pub sent_at: Option<String>,
+    pub context: Context,
+    pub integrations: Map<String, Value>,
+    pub payload: Payload,
+    /// Unknown top-level fields, kept in their original order.
+    pub extra: Map<String, Value>,
+}
+
+impl Event {
+    /// Parses one event from JSON text; the error path is empty for a syntax error.
+    pub fn from_json(text: &str) -> Result<Event, MappingError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| MappingError::new("", format!("not valid JSON: {e}")))?;
+        Event::from_value(value, None)
+    }
+
+    /// Builds an event from parsed JSON. `forced_type` is the type given by an endpoint
+    /// path (`/v1/track`), which wins over the body's `type`.
+    pub fn from_value(value: Value, forced_type: Option<EventType>) -> Result<Event, MappingError> {
+        let Value::Object(mut fields) = value else {
+            return Err(MappingError::new(
+                "",
+                format!("expected a JSON object, found {}", kind(&value)),
+            ));
+        };
+        let event_type = match forced_type {
+            Some(t) => {
+                fields.shift_remove("type");
+                t
+            }
+            None => read_type(fields.shift_remove("type"))?,
+        };
+        let message_id = take_id(&mut fields, "messageId")?;
+        let user_id = take_id(&mut fields, "userId")?;
+        let anonymous_id = take_id(&mut fields, "anonymousId")?;
+        let timestamp = take_string(&mut fields, "timestamp")?;
+        let sent_at = take_string(&mut fields, "sentAt")?;
+        let context = read_context(fields.shift_remove("context"))?;
+        let integrations = take_object(&mut fields, "integrations")?;
+        let payload = read_payload(event_type, &mut fields)?;
+
+        if user_id.is_none() && anonymous_id.is_none() {
+            return Err(MappingError::new(
+                "userId",
+                "every event needs a userId or an anonymousId (both are missing or empty)",
+            ));
+        }
+        if matches!(payload, Payload::Alias { .. }) && user_id.is_none() {
+            return Err(MappingError::new("userId", "an alias needs a userId"));
+        }
+
+        Ok(Event {
+            message_id,
+            user_id,
+            anonymous_id,
+            timestamp,
+            sent_at,
+            context,
+            integrations,
+            payload,
+            extra: fields,
+        })
+    }
+
+    pub fn event_type(&self) -> EventType {
+        match self.payload {
+            Payload::Identify { .. } => EventType::Identify,
+            Payload::Track { .. } => EventType::Track,
+            Payload::Page { .. } => EventType::Page,
+            Payload::Screen { .. } => EventType::Screen,
+            Payload::Group { .. } => EventType::Group,
+            Payload::Alias { .. } => EventType::Alias,
+        }
+    }
+
+    /// The key a user's state is kept under: userId, else anonymousId.
+    pub fn user_key(&self) -> &str {
+        self.user_id
+            .as_deref()
+            .or(self.anonymous_id.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+fn read_type(value: Option<Value>) -> Result<EventType, MappingError> {
+    match value {
+        Some(Value::String(name)) => EventType::parse(&name).ok_or_else(|| {
+            MappingError::new(
+                "type",
+                format!(
+                    "unknown event type `{name}`; expected identify, track, page, screen, group or alias"
+                ),
+            )
+        }),
+        None | Some(Value::Null) => Err(MappingError::new(
+            "type",
+            "missing; expected identify, track, page, screen, group or alias",
+        )),
+        Some(other) => Err(MappingError::new(
+            "type",
+            format!("expected a string, found {}", kind(&other)),
+        )),
+    }
+}
+
+fn read_context(value: Option<Value>) -> Result<Context, MappingError> {
+    let mut fields = match value {
+        None | Some(Value::Null) => return Ok(Context::default()),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(MappingError::new(
+                "context",
+                format!("expected an object, found {}", kind(&other)),
+            ))
+        }
+    };
+    Ok(Context {
+        traits: take_object_at(&mut fields, "traits", "context.traits")?,
+        page: take_object_at(&mut fields, "page", "context.page")?,
+        ip: take_string_at(&mut fields, "ip", "context.ip")?,
+        locale: take_string_at(&mut fields, "locale", "context.locale")?,
+        user_agent: take_string_at(&mut fields, "userAgent", "context.userAgent")?,
+        extra: fields,
+    })
+}
+
+fn read_payload(
+    event_type: EventType,
+    fields: &mut Map<String, Value>,
+) -> Result<Payload, MappingError> {
+    Ok(match event_type {
+        EventType::Identify => Payload::Identify {
+            traits: take_object(fields, "traits")?,
+        },
+        EventType::Track => {
+            let event = take_string(fields, "event")?.filter(|e| !e.trim().is_empty());
+            let Some(event) = event else {
+                return Err(MappingError::new(
+                    "event",
+                    "a track needs a non-empty event name",
+                ));
+            };
+            Payload::Track {
+                event,
+                properties: take_object(fields, "properties")?,
+            }
+        }
+        EventType::Page => Payload::Page {
+            name: take_string(fields, "name")?,
+            category: take_string(fields, "category")?,
+            properties: take_object(fields, "properties")?,
+        },
+        EventType::Screen => Payload::Screen {
+            name: take_string(fields, "name")?,
+            category: take_string(fields, "category")?,
+            properties: take_object(fields, "properties")?,
+        },
+        EventType::Group => {
+            let Some(group_id) = take_id(fields, "groupId")? else {
+                return Err(MappingError::new("groupId", "a group needs a groupId"));
+            };
+            Payload::Group {
+                group_id,
+                traits: take_object(fields, "traits")?,
+            }
+        }
+        EventType::Alias => {
+            let Some(previous_id) = take_id(fields, "previousId")? else {
+                return Err(MappingError::new(
+                    "previousId",
+                    "an alias needs a previousId",
+                ));
+            };
+            Payload::Alias { previous_id }
+        }
+    })
+}
+
+/// An identifier: strings are trimmed (empty means absent), numbers become strings.
+fn take_id(fields: &mut Map<String, Value>, key: &str) -> Result<Option<String>, MappingError> {
+    match fields.shift_remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let trimmed = s.trim();
+            if trimmed.is_empty() {
+                Ok(None)
+            } else if trimmed.len() == s.len() {
+                Ok(Some(s))
+            } else {
+                Ok(Some(trimmed.to_string()))
+            }
+        }
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(MappingError::new(
+            key,
+            format!("expected a string, found {}", kind(&other)),
+        )),
+    }
+}
+
+fn take_string(fields: &mut Map<String, Value>, key: &str) -> Result<Option<String>, MappingError> {
+    take_string_at(fields, key, key)
+}
+
+fn take_string_at(
+    fields: &mut Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<String>, MappingError> {
+    match fields.shift_remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(MappingError::new(
+            path,
+            format!("expected a string, found {}", kind(&other)),
+        )),
+    }
+}
+
+fn take_object(
+    fields: &mut Map<String, Value>,
+    key: &str,
+) -> Result<Map<String, Value>, MappingError> {
+    take_object_at(fields, key, key)
+}
+
+fn take_object_at(
+    fields: &mut Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Map<String, Value>, MappingError> {
+    match fields.shift_remove(key) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(other) => Err(MappingError::new(
+            path,
+            format!("expected an object, found {}", kind(&other)),
+        )),
+    }
+}
+
+/// A JSON type name for error messages.
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<Event, MappingError> {
+        Event::from_value(value, None)
+    }
+
+    #[test]
+    fn null_and_empty_ids_count_as_absent() {
+        let event =
+            parse(json!({"type":"track","event":"E","userId":"","anonymousId":"a-1","name":null}))
+                .unwrap();
+        assert_eq!(event.user_id, None);
+        assert_eq!(event.anonymous_id.as_deref(), Some("a-1"));
+        assert_eq!(event.user_key(), "a-1");
+    }
+
+    #[test]
+    fn numeric_ids_become_strings() {
+        let event = parse(json!({"type":"identify","userId":42})).unwrap();
+        assert_eq!(event.user_id.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_in_order() {
+        let event =
+            parse(json!({"type":"page","userId":"u","_metadata":{"x":1},"channel":"server"}))
+                .unwrap();
+        let keys: Vec<&str> = event.extra.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["_metadata", "channel"]);
+    }
+
+    #[test]
+    fn unknown_context_fields_are_kept() {
+        let event = parse(
+            json!({"type":"page","userId":"u","context":{"ip":"1.2.3.4","library":{"name":"x"}}}),
+        )
+        .unwrap();
+        assert_eq!(event.context.ip.as_deref(), Some("1.2.3.4"));
+        assert!(event.context.extra.contains_key("library"));
+    }
+
+    #[test]
+    fn missing_identity_names_user_id() {
+        let err = parse(json!({"type":"identify","traits":{}})).unwrap_err();
+        assert_eq!(err.path, "userId");
+    }
+
+    #[test]
+    fn traits_as_string_names_the_path() {
+        let err = parse(json!({"type":"identify","userId":"u","traits":"x"})).unwrap_err();
+        assert_eq!(err.path, "traits");
+        assert!(err.message.contains("found a string"), "{}", err.message);
+    }
+
+    #[test]
+    fn context_traits_of_wrong_type_names_the_nested_path() {
+        let err = parse(json!({"type":"track","event":"E","userId":"u","context":{"traits":[1]}}))
+            .unwrap_err();
+        assert_eq!(err.path, "context.traits");
+    }
+
+    #[test]
+    fn track_needs_an_event_name() {
+        assert_eq!(
+            parse(json!({"type":"track","userId":"u"}))
+                .unwrap_err()
+                .path,
+            "event"
+        );
+        assert_eq!(
+            parse(json!({"type":"track","userId":"u","event":"  "}))
+                .unwrap_err()
+                .path,
+            "event"
+        );
+    }
+
+    #[test]
+    fn path_type_wins_over_body_type() {
+        let event = Event::from_value(
+            json!({"type":"identify","userId":"u","event":"E"}),
+            Some(EventType::Track),
+        )
+        .unwrap();
+        assert_eq!(event.event_type(), EventType::Track);
+    }
+
+    #[test]
+    fn unknown_type_is_an_error_on_type() {
+        let err = parse(json!({"type":"delete","userId":"u"})).unwrap_err();
+        assert_eq!(err.path, "type");
+    }
+
+    #[test]
+    fn not_json_is_an_error_with_empty_path() {
+        let err = Event::from_json("{nope").unwrap_err();
+        assert_eq!(err.path, "");
+        assert!(err.message.starts_with("not valid JSON"));
+    }
+
+    #[test]
+    fn alias_needs_previous_id() {
+        let err = parse(json!({"type":"alias","userId":"u"})).unwrap_err();
+        assert_eq!(err.path, "previousId");
+    }
+}

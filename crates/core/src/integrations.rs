@@ -1,0 +1,73 @@
+//! The per-event destination switch (`integrations`), as Segment clients send it.
+
+use serde_json::{Map, Value};
+
+/// The names a Segment source may use for us in `integrations`.
+pub const OUR_NAMES: [&str; 3] = ["InMoment", "Wootric", "InMoment (formerly Wootric)"];
+
+/// False when the event switched this destination off: `"InMoment": false` (or `Wootric`),
+/// or `"All": false` without naming us. An options object for us counts as enabled.
+pub fn destination_enabled(integrations: &Map<String, Value>) -> bool {
+    for name in OUR_NAMES {
+        if let Some(value) = integrations.get(name) {
+            return enabled(value);
+        }
+    }
+    integrations.get("All").is_none_or(enabled)
+}
+
+/// The options object the event gave us (`integrations.InMoment.eventType`, …), if any.
+pub fn our_options(integrations: &Map<String, Value>) -> Option<&Map<String, Value>> {
+    OUR_NAMES
+        .iter()
+        .find_map(|name| integrations.get(*name).and_then(Value::as_object))
+}
+
+fn enabled(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::String(s) => !s.trim().eq_ignore_ascii_case("false"),
+        Value::Null => true,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn on(value: Value) -> bool {
+        destination_enabled(value.as_object().unwrap())
+    }
+
+    #[test]
+    fn default_is_on() {
+        assert!(on(json!({})));
+        assert!(on(json!({"All": true, "Salesforce": false})));
+    }
+
+    #[test]
+    fn our_names_switch_us_off() {
+        assert!(!on(json!({"InMoment": false})));
+        assert!(!on(json!({"Wootric": false})));
+        assert!(!on(json!({"All": true, "InMoment": false})));
+    }
+
+    #[test]
+    fn all_false_switches_us_off_unless_we_are_named() {
+        assert!(!on(json!({"All": false})));
+        assert!(!on(json!({"All": "false"})));
+        assert!(on(json!({"All": false, "InMoment": true})));
+        assert!(on(
+            json!({"All": false, "Wootric": {"eventType": "create response"}})
+        ));
+    }
+
+    #[test]
+    fn options_object_is_found_under_either_name() {
+        let integrations = json!({"Wootric": {"eventType": "create decline"}});
+        let options = our_options(integrations.as_object().unwrap()).unwrap();
+        assert_eq!(options["eventType"], "create decline");
+    }
+}

@@ -1,0 +1,33 @@
+//! Pure types shared by every part of inmoment-destination.
+//!
+//! Nothing here does I/O: handlers turn a Segment [`Event`] plus the user's known
+//! [`UserState`] into [`InMomentCall`] values, and the host decides how to send them.
+
+pub mod call;
+pub mod dispatch;
+pub mod eligibility;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod integrations;
+pub mod lookup;
+pub mod properties;
+pub mod registry;
+pub mod settings;
+pub mod state;
+pub mod timestamp;
+
+pub use call::{Host, HttpRequest, InMomentCall, Method, Params};
+pub use dispatch::{map_event, MappedEvent, SkipReason};
+pub use error::{MappingError, Warning};
+pub use event::{Context, Event, EventType, Payload};
+pub use handler::{EventHandler, HandlerOutput};
+pub use registry::{HandlerRegistration, Registry, RegistryError};
+pub use settings::{AccountToken, ClientId, Region, Settings, SettingsError};
+pub use state::{SurveySettings, UserState};
+
+/// Re-exported so handler crates register themselves without naming `inventory` as a dependency.
+pub use inventory;
+
+/// Our identifier in the beacon's `version` field, so InMoment can tell our traffic apart.
+pub const VERSION: &str = concat!("inmoment-destination/", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,62 @@
+//! Identify: passes the user to InMoment (email, sign-up time, language, user id, and the
+//! other traits as custom properties), then asks whether to survey them now.
+
+mod mapping;
+
+use inmoment_core::eligibility::{eligibility_check, Trigger};
+use inmoment_core::handler::wrong_type;
+use inmoment_core::{
+    properties, Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError,
+    Payload, Settings, UserState,
+};
+
+/// Maps `identify` events.
+pub struct IdentifyHandler;
+
+inmoment_core::inventory::submit! {
+    HandlerRegistration::new(EventType::Identify, env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &IdentifyHandler)
+}
+
+impl EventHandler for IdentifyHandler {
+    fn handle(
+        &self,
+        event: &Event,
+        mut state: UserState,
+        settings: &Settings,
+    ) -> Result<HandlerOutput, MappingError> {
+        let Payload::Identify { traits } = &event.payload else {
+            return Err(wrong_type(EventType::Identify, event));
+        };
+        let mut warnings = Vec::new();
+
+        state.segment_user_id = Some(event.user_key().to_string());
+        if let Some(email) = mapping::email(traits, event.user_id.as_deref()) {
+            state.email = Some(email.to_string());
+        }
+        match mapping::created_at(traits) {
+            Some(Ok(seconds)) => state.created_at = Some(seconds),
+            Some(Err(warning)) => warnings.push(warning),
+            None => {}
+        }
+        if let Some(language) = mapping::language(traits) {
+            state.language = Some(language.to_string());
+        }
+        state.event_name = None;
+        state.properties =
+            properties::convert(mapping::traits_with_id(traits, event.user_id.as_deref()));
+
+        let message_id = event.message_id.as_deref().unwrap_or_default();
+        let calls = vec![eligibility_check(
+            message_id,
+            settings,
+            &state,
+            Trigger::Identify,
+        )];
+        Ok(HandlerOutput {
+            state,
+            calls,
+            warnings,
+            skipped: None,
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! Page: passes a pageview (URL, page name and path) for URL-targeted sampling, and drops a
+//! repeat of the user's last page as the browser integration does.
+
+mod mapping;
+
+use inmoment_core::eligibility::{eligibility_check, Trigger};
+use inmoment_core::handler::wrong_type;
+use inmoment_core::{
+    Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError, Payload,
+    Settings, SkipReason, UserState,
+};
+
+/// Maps `page` events.
+pub struct PageHandler;
+
+inmoment_core::inventory::submit! {
+    HandlerRegistration::new(EventType::Page, env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &PageHandler)
+}
+
+impl EventHandler for PageHandler {
+    fn handle(
+        &self,
+        event: &Event,
+        mut state: UserState,
+        settings: &Settings,
+    ) -> Result<HandlerOutput, MappingError> {
+        let Payload::Page {
+            name,
+            category,
+            properties,
+        } = &event.payload
+        else {
+            return Err(wrong_type(EventType::Page, event));
+        };
+
+        let url = mapping::url(properties, &event.context.page);
+        if url.is_some() && state.last_page_url.as_deref() == url {
+            return Ok(HandlerOutput::skipped(state, SkipReason::DuplicatePage));
+        }
+        if state.segment_user_id.is_none() {
+            state.segment_user_id = Some(event.user_key().to_string());
+        }
+        state.page_info = Some(mapping::page_info(
+            properties,
+            &event.context.page,
+            name.as_deref(),
+            category.as_deref(),
+        ));
+        if let Some(url) = url {
+            state.last_page_url = Some(url.to_string());
+        }
+
+        let message_id = event.message_id.as_deref().unwrap_or_default();
+        let calls = vec![eligibility_check(
+            message_id,
+            settings,
+            &state,
+            Trigger::Page { url },
+        )];
+        Ok(HandlerOutput {
+            state,
+            calls,
+            warnings: Vec::new(),
+            skipped: None,
+        })
+    }
+}

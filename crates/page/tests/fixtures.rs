@@ -1,0 +1,9 @@
+//! Every `tests/fixtures/<case>.input.json` must map to exactly `<case>.expected.json`.
+
+#[test]
+fn fixtures_map_to_their_expected_output() {
+    use inmoment_page as _;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let count = inmoment_testkit::run_fixture_dir(&dir);
+    assert!(count >= 10, "only {count} fixtures");
+}

@@ -1,0 +1,88 @@
+//! Runs handler fixtures: `<case>.input.json` beside `<case>.expected.json`.
+//!
+//! An input file is `{"event": {...}}` (or `{"event_text": "..."}` for text that is not
+//! JSON), optionally with `"settings"` (default: token `NPS-4aeb53c1`) and `"state"` (the
+//! user's state before the event). The expected file is the exact `map` output line for
+//! the event, or `{"error": {"path": ..., "message": ...}}`.
+//!
+//! The registry is built from inventory, so a fixture also proves that the handler crate
+//! registers itself. `BLESS_FIXTURES=1` writes missing expected files for review; it never
+//! overwrites an existing one.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a panic is a test failure
+
+use std::fs;
+use std::path::Path;
+
+use inmoment_core::{map_event, Event, MappedEvent, Registry, Settings, UserState};
+use serde_json::{json, Value};
+
+/// Runs every fixture in `dir`; panics listing every mismatch.
+pub fn run_fixture_dir(dir: &Path) -> usize {
+    let registry = Registry::from_inventory(&[]).expect("registry");
+    let mut cases: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".input.json"))
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no fixtures in {}", dir.display());
+    let mut failures = Vec::new();
+    for input_path in &cases {
+        let name = input_path.to_string_lossy().replace(".input.json", "");
+        let expected_path = Path::new(&format!("{name}.expected.json")).to_path_buf();
+        let input: Value = read_json(input_path);
+        let actual = run_case(&registry, &input);
+        if !expected_path.exists() && std::env::var_os("BLESS_FIXTURES").is_some() {
+            let text = serde_json::to_string_pretty(&actual).expect("json") + "\n";
+            fs::write(&expected_path, text).expect("write expected");
+            continue;
+        }
+        let expected = read_json(&expected_path);
+        if actual != expected {
+            failures.push(format!(
+                "{name}\n  expected: {}\n  actual:   {}",
+                serde_json::to_string(&expected).expect("json"),
+                serde_json::to_string(&actual).expect("json")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} fixture(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    cases.len()
+}
+
+/// Maps one fixture input to the value its expected file must equal.
+pub fn run_case(registry: &Registry, input: &Value) -> Value {
+    let settings: Settings = match input.get("settings") {
+        Some(s) => serde_json::from_value(s.clone()).expect("fixture settings"),
+        None => serde_json::from_value(json!({"account_token": "NPS-4aeb53c1"})).expect("settings"),
+    };
+    let state: UserState = match input.get("state") {
+        Some(s) => serde_json::from_value(s.clone()).expect("fixture state"),
+        None => UserState::default(),
+    };
+    let event = match (input.get("event"), input.get("event_text")) {
+        (Some(value), _) => Event::from_value(value.clone(), None),
+        (None, Some(Value::String(text))) => Event::from_json(text),
+        _ => panic!("fixture input needs `event` or `event_text`"),
+    };
+    let result = event.and_then(|event| {
+        let output = map_event(registry, &event, state, &settings)?;
+        Ok(serde_json::to_value(MappedEvent::new(&event, &settings, &output)).expect("json"))
+    });
+    match result {
+        Ok(value) => value,
+        Err(error) => json!({"error": error}),
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}

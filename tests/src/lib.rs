@@ -1,0 +1,1 @@
+//! Black-box tests of the whole service live in tests/tests/.
