@@ -1,1 +1,98 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's workflows, with nothing but cargo.
+//!
+//! - `ci`: format check, clippy with `-D warnings`, then every test; each step prints its
+//!   name and time, and a failure stops with a one-line hint.
+//! - `bench`: the mapping benchmark (criterion), release build.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+struct Step {
+    name: &'static str,
+    args: &'static [&'static str],
+    hint: &'static str,
+}
+
+const CI: &[Step] = &[
+    Step {
+        name: "fmt",
+        args: &["fmt", "--all", "--check"],
+        hint: "run `cargo fmt --all` and commit the result",
+    },
+    Step {
+        name: "clippy",
+        args: &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+        hint: "fix the clippy findings above (`cargo clippy --workspace --all-targets`)",
+    },
+    Step {
+        name: "test",
+        args: &["test", "--workspace", "--all-targets", "--locked"],
+        hint: "a test failed: rerun it with `cargo test -p <crate> <name>`; fixture diffs show expected vs actual",
+    },
+];
+
+const BENCH: &[Step] = &[Step {
+    name: "bench mapping",
+    args: &[
+        "bench",
+        "-p",
+        "inmoment-host",
+        "--bench",
+        "mapping",
+        "--",
+        "--noplot",
+    ],
+    hint: "the mapping benchmark failed to build or run",
+}];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let steps = match args.first().map(String::as_str) {
+        Some("ci") => CI,
+        Some("bench") => BENCH,
+        _ => {
+            eprintln!("usage: cargo xtask <ci|bench>\n  ci     fmt check, clippy -D warnings, all tests\n  bench  mapping benchmark (criterion)");
+            return ExitCode::from(2);
+        }
+    };
+    run(steps)
+}
+
+fn run(steps: &[Step]) -> ExitCode {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let root = project_root();
+    let started = Instant::now();
+    for step in steps {
+        println!("==> {}: cargo {}", step.name, step.args.join(" "));
+        let step_started = Instant::now();
+        let status = Command::new(&cargo)
+            .args(step.args)
+            .current_dir(&root)
+            .status();
+        let seconds = step_started.elapsed().as_secs_f64();
+        match status {
+            Ok(s) if s.success() => println!("==> {} ok in {seconds:.1}s", step.name),
+            Ok(_) | Err(_) => {
+                eprintln!(
+                    "==> {} FAILED after {seconds:.1}s: {}",
+                    step.name, step.hint
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!(
+        "==> all steps ok in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

@@ -15,15 +15,15 @@ pub fn loose_get<'a>(map: &'a Map<String, Value>, wanted: &str) -> Option<(&'a s
         .map(|(key, value)| (key.as_str(), value))
 }
 
-/// Compares two keys ignoring ASCII case, `_` and `-`.
+/// Compares two keys ignoring ASCII case, `_` and `-` (without allocating: it runs for
+/// every trait of every event).
 pub fn loose_eq(a: &str, b: &str) -> bool {
-    let significant = |s: &str| {
+    fn significant(s: &str) -> impl Iterator<Item = u8> + '_ {
         s.bytes()
             .filter(|c| *c != b'_' && *c != b'-')
             .map(|c| c.to_ascii_lowercase())
-            .collect::<Vec<u8>>()
-    };
-    significant(a) == significant(b)
+    }
+    significant(a).eq(significant(b))
 }
 
 /// A non-empty (after trimming) string value, or `None`.

@@ -16,22 +16,31 @@ use crate::timestamp::strict_iso_seconds;
 pub const REMOVED_KEYS: [&str; 3] = ["created", "createdAt", "email"];
 
 /// Applies the `_date` rule and the removals; nested values are copied unchanged.
-pub fn convert(source: Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::with_capacity(source.len());
-    for (key, value) in source {
-        let date = match &value {
+pub fn convert(source: &Map<String, Value>) -> Map<String, Value> {
+    convert_entries(source.iter().map(|(k, v)| (k.as_str(), v)), source.len())
+}
+
+/// [`convert`] over borrowed entries, so callers can substitute a value (identify's `id`)
+/// without copying the whole map first.
+pub fn convert_entries<'a>(
+    entries: impl Iterator<Item = (&'a str, &'a Value)>,
+    capacity: usize,
+) -> Map<String, Value> {
+    let mut out = Map::with_capacity(capacity);
+    for (key, value) in entries {
+        let date = match value {
             Value::String(text) => strict_iso_seconds(text),
             _ => None,
         };
         match date {
             Some(seconds) if key.ends_with("_date") => {
-                out.insert(key, Value::from(seconds));
+                out.insert(key.to_string(), Value::from(seconds));
             }
             Some(seconds) => {
                 out.insert(format!("{key}_date"), Value::from(seconds));
             }
             None => {
-                out.insert(key, value);
+                out.insert(key.to_string(), value.clone());
             }
         }
     }
@@ -47,7 +56,7 @@ mod tests {
     use serde_json::json;
 
     fn run(value: Value) -> Value {
-        Value::Object(convert(value.as_object().unwrap().clone()))
+        Value::Object(convert(value.as_object().unwrap()))
     }
 
     #[test]

@@ -6,8 +6,8 @@ mod mapping;
 use inmoment_core::eligibility::{eligibility_check, Trigger};
 use inmoment_core::handler::wrong_type;
 use inmoment_core::{
-    properties, Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError,
-    Payload, Settings, UserState,
+    Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError, Payload,
+    Settings, UserState,
 };
 
 /// Maps `identify` events.
@@ -42,8 +42,7 @@ impl EventHandler for IdentifyHandler {
             state.language = Some(language.to_string());
         }
         state.event_name = None;
-        state.properties =
-            properties::convert(mapping::traits_with_id(traits, event.user_id.as_deref()));
+        state.properties = mapping::properties(traits, event.user_id.as_deref());
 
         let message_id = event.message_id.as_deref().unwrap_or_default();
         let calls = vec![eligibility_check(

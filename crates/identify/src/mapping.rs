@@ -2,7 +2,7 @@
 
 use inmoment_core::lookup::{looks_like_email, loose_get, non_empty_str};
 use inmoment_core::timestamp::unix_seconds;
-use inmoment_core::Warning;
+use inmoment_core::{properties, Warning};
 use serde_json::{Map, Value};
 
 /// `traits.email` (loose key), else an email-like userId; blank values never count.
@@ -32,13 +32,24 @@ pub fn language(traits: &Map<String, Value>) -> Option<&str> {
     traits.get("language").and_then(non_empty_str)
 }
 
-/// All traits plus `id` = userId, as the browser integration's traits include it.
-pub fn traits_with_id(traits: &Map<String, Value>, user_id: Option<&str>) -> Map<String, Value> {
-    let mut all = traits.clone();
-    if let Some(id) = user_id {
-        all.insert("id".to_string(), Value::from(id));
-    }
-    all
+/// All traits plus `id` = userId (as the browser integration's traits include it), then
+/// the property rules. `id` keeps its place when the traits already have one.
+pub fn properties(traits: &Map<String, Value>, user_id: Option<&str>) -> Map<String, Value> {
+    let Some(id) = user_id.map(Value::from) else {
+        return properties::convert(traits);
+    };
+    let has_id = traits.contains_key("id");
+    let entries = traits
+        .iter()
+        .map(|(k, v)| {
+            if k == "id" {
+                (k.as_str(), &id)
+            } else {
+                (k.as_str(), v)
+            }
+        })
+        .chain((!has_id).then_some(("id", &id)));
+    properties::convert_entries(entries, traits.len() + 1)
 }
 
 fn is_present(value: &Value) -> bool {

@@ -1,5 +1,7 @@
 //! Every `tests/fixtures/<case>.input.json` must map to exactly `<case>.expected.json`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
+
 #[test]
 fn fixtures_map_to_their_expected_output() {
     use inmoment_identify as _;

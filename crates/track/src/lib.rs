@@ -42,7 +42,7 @@ impl EventHandler for TrackHandler {
             state.language = Some(language.to_string());
         }
         state.event_name = Some(name.clone());
-        state.properties = properties::convert(properties.clone());
+        state.properties = properties::convert(properties);
 
         let message_id = event.message_id.as_deref().unwrap_or_default();
         let calls = vec![eligibility_check(

@@ -1,0 +1,52 @@
+//! `inmoment-destination`: see `--help`.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter};
+use std::process::ExitCode;
+
+use clap::Parser;
+use inmoment_host::cli::{Cli, Command};
+use inmoment_host::{handlers_cmd, linked, map_cmd};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exit codes: 0 done, 1 some events failed, 2 could not start (bad settings, bad build).
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    let registry = linked::registry().map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Handlers => {
+            handlers_cmd::run(&registry, &mut io::stdout().lock()).map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Map(args) => {
+            let settings = args.settings.settings().map_err(|e| e.to_string())?;
+            let mut out = BufWriter::new(io::stdout().lock());
+            let summary = match args.file.as_deref() {
+                Some(path) if path.as_os_str() != "-" => {
+                    let file = File::open(path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    map_cmd::run(&registry, &settings, BufReader::new(file), &mut out)
+                }
+                _ => map_cmd::run(&registry, &settings, io::stdin().lock(), &mut out),
+            }
+            .map_err(|e| format!("writing output: {e}"))?;
+            if summary.failed > 0 {
+                eprintln!(
+                    "{} event(s) mapped, {} failed (see the lines with \"error\")",
+                    summary.mapped, summary.failed
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! `inmoment-destination map` over real files, through the built binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+fn map(input: &str, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
+        .arg("map")
+        .args(args)
+        .env_remove("INMOMENT_ACCOUNT_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+const TOKEN: [&str; 2] = ["--account-token", "NPS-4aeb53c1"];
+
+/// The bundled example file maps to exactly the reviewed expected output.
+#[test]
+fn bundled_examples_map_to_the_expected_output() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let input = std::fs::read_to_string(format!("{root}/examples/events.ndjson")).unwrap();
+    let expected = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/examples.expected.ndjson"
+    ))
+    .unwrap();
+    let output = map(&input, &TOKEN);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected: Vec<Value> = expected
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines(&output), expected);
+}
+
+#[test]
+fn identify_state_carries_into_track_and_page_of_the_same_user_only() {
+    let input = [
+        json!({"type":"identify","messageId":"1","userId":"a","traits":{"email":"a@example.com","createdAt":"2015-01-01","language":"fr"}}),
+        json!({"type":"track","messageId":"2","userId":"a","event":"Paid","properties":{"amount_amount":5}}),
+        json!({"type":"track","messageId":"3","userId":"b","event":"Paid"}),
+        json!({"type":"page","messageId":"4","userId":"a","properties":{"url":"https://x.example.com/"}}),
+    ]
+    .map(|v| v.to_string())
+    .join("\n");
+    let out = lines(&map(&input, &TOKEN));
+    let query = |i: usize| out[i]["calls"][0]["request"]["query"].clone();
+    assert_eq!(
+        query(1),
+        json!({"account_token":"NPS-4aeb53c1","email":"a@example.com","end_user_created_at":"1420070400","external_id":"a","language[code]":"fr","event_name":"Paid","properties[amount_amount]":"5"})
+    );
+    assert_eq!(
+        query(2),
+        json!({"account_token":"NPS-4aeb53c1","external_id":"b","event_name":"Paid"})
+    );
+    assert_eq!(
+        query(3),
+        json!({"account_token":"NPS-4aeb53c1","email":"a@example.com","end_user_created_at":"1420070400","external_id":"a","language[code]":"fr","url":"https://x.example.com/"})
+    );
+}
+
+#[test]
+fn a_repeated_page_of_one_user_is_dropped_but_not_another_users() {
+    let page = |id: &str, user: &str| {
+        json!({"type":"page","messageId":id,"userId":user,"properties":{"url":"https://x.example.com/p"}}).to_string()
+    };
+    let input = [page("1", "a"), page("2", "a"), page("3", "b")].join("\n");
+    let out = lines(&map(&input, &TOKEN));
+    let calls: Vec<usize> = out
+        .iter()
+        .map(|l| l["calls"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(calls, [1, 0, 1]);
+    assert_eq!(out[1]["skipped"], "duplicate_page");
+}
+
+#[test]
+fn bad_lines_are_reported_by_number_and_the_run_continues_with_exit_1() {
+    let input = "{\"type\":\"track\",\"userId\":\"u\"}\nnot json\n\n{\"type\":\"identify\",\"userId\":\"u\",\"traits\":\"x\"}\n{\"type\":\"identify\",\"userId\":\"u\"}\n";
+    let output = map(input, &TOKEN);
+    assert_eq!(output.status.code(), Some(1));
+    let out = lines(&output);
+    assert_eq!(out.len(), 4);
+    assert_eq!(
+        out[0],
+        json!({"line":1,"error":{"path":"event","message":"a track needs a non-empty event name"}})
+    );
+    assert_eq!(out[1]["line"], 2);
+    assert_eq!(out[1]["error"]["path"], "");
+    assert_eq!(
+        out[2],
+        json!({"line":4,"error":{"path":"traits","message":"expected an object, found a string"}})
+    );
+    assert_eq!(out[3]["messageId"], "line-5");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("1 event(s) mapped, 3 failed"));
+}
+
+#[test]
+fn bad_or_missing_account_token_stops_before_reading_with_exit_2() {
+    let bad = map("{}", &["--account-token", "NPS-x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .contains("account_token: `NPS-x` is not an InMoment Account Token"));
+    assert!(bad.stdout.is_empty());
+    let missing = map("{}", &[]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("account_token: missing"));
+}
+
+#[test]
+fn account_token_can_come_from_the_environment() {
+    let output = Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
+        .args(["map", "-"])
+        .env("INMOMENT_ACCOUNT_TOKEN", "NPS-EU-4aeb53c1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
