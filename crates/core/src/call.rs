@@ -142,6 +142,16 @@ pub struct HttpRequest {
     pub form: Params,
 }
 
+/// How to find a user's InMoment end user: by our user id (InMoment's `external_id`), else
+/// by email. The client resolves it to InMoment's integer id (and remembers it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EndUserRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
 /// One call InMoment should receive because of one Segment event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "snake_case")]
@@ -152,13 +162,44 @@ pub enum InMomentCall {
         message_id: String,
         request: HttpRequest,
     },
+    /// Keep InMoment's end user up to date (API path, needs a Client ID): look the user up
+    /// (`GET /v1/end_users/{external_id}?lookup_by_external_id=true`, or
+    /// `GET /v1/end_users?email=` without an external id), then `PUT /v1/end_users/{id}` or
+    /// `POST /v1/end_users` with `fields` (`email`, `external_id`, `external_created_at`,
+    /// `properties[<key>]`).
+    UpsertEndUser {
+        #[serde(rename = "messageId")]
+        message_id: String,
+        end_user: EndUserRef,
+        fields: Params,
+    },
+    /// Record a survey answer given in the customer's own UI:
+    /// `POST /v1/end_users/{id}/responses` (`score`, `text`, `ip_address`, `origin_url`,
+    /// `created_at`).
+    CreateResponse {
+        #[serde(rename = "messageId")]
+        message_id: String,
+        end_user: EndUserRef,
+        fields: Params,
+    },
+    /// Record a dismissed survey: `POST /v1/end_users/{id}/declines` (`origin_url`,
+    /// `created_at`).
+    CreateDecline {
+        #[serde(rename = "messageId")]
+        message_id: String,
+        end_user: EndUserRef,
+        fields: Params,
+    },
 }
 
 impl InMomentCall {
     /// The Segment `messageId` this call came from (for logs and de-duplication).
     pub fn message_id(&self) -> &str {
         match self {
-            InMomentCall::EligibilityCheck { message_id, .. } => message_id,
+            InMomentCall::EligibilityCheck { message_id, .. }
+            | InMomentCall::UpsertEndUser { message_id, .. }
+            | InMomentCall::CreateResponse { message_id, .. }
+            | InMomentCall::CreateDecline { message_id, .. } => message_id,
         }
     }
 
@@ -166,7 +207,15 @@ impl InMomentCall {
     pub fn kind(&self) -> &'static str {
         match self {
             InMomentCall::EligibilityCheck { .. } => "eligibility_check",
+            InMomentCall::UpsertEndUser { .. } => "upsert_end_user",
+            InMomentCall::CreateResponse { .. } => "create_response",
+            InMomentCall::CreateDecline { .. } => "create_decline",
         }
+    }
+
+    /// True for calls on the REST API, which need OAuth (a Client ID).
+    pub fn needs_oauth(&self) -> bool {
+        !matches!(self, InMomentCall::EligibilityCheck { .. })
     }
 }
 

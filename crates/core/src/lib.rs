@@ -17,7 +17,7 @@ pub mod settings;
 pub mod state;
 pub mod timestamp;
 
-pub use call::{Host, HttpRequest, InMomentCall, Method, Params};
+pub use call::{EndUserRef, Host, HttpRequest, InMomentCall, Method, Params};
 pub use dispatch::{map_event, MappedEvent, SkipReason};
 pub use error::{MappingError, Warning};
 pub use event::{Context, Event, EventType, Payload};

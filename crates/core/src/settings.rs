@@ -126,12 +126,32 @@ impl From<ClientId> for String {
     }
 }
 
+/// The track event name that records a survey response by default.
+pub const DEFAULT_RESPONSE_EVENT: &str = "Survey Response Submitted";
+/// The track event name that records a survey decline by default.
+pub const DEFAULT_DECLINE_EVENT: &str = "Survey Declined";
+
 /// What every handler needs to know about the InMoment account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     pub account_token: AccountToken,
+    /// Enables the API path: end-user upserts, responses and declines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientId>,
+    /// A track with this exact name records a survey response.
+    #[serde(default = "default_response_event")]
+    pub response_event: String,
+    /// A track with this exact name records a survey decline.
+    #[serde(default = "default_decline_event")]
+    pub decline_event: String,
+}
+
+fn default_response_event() -> String {
+    DEFAULT_RESPONSE_EVENT.to_string()
+}
+
+fn default_decline_event() -> String {
+    DEFAULT_DECLINE_EVENT.to_string()
 }
 
 impl Settings {
@@ -139,6 +159,8 @@ impl Settings {
         Settings {
             account_token,
             client_id: None,
+            response_event: default_response_event(),
+            decline_event: default_decline_event(),
         }
     }
 }
