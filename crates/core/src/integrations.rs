@@ -16,11 +16,17 @@ pub fn destination_enabled(integrations: &Map<String, Value>) -> bool {
     integrations.get("All").is_none_or(enabled)
 }
 
-/// The options object the event gave us (`integrations.InMoment.eventType`, …), if any.
-pub fn our_options(integrations: &Map<String, Value>) -> Option<&Map<String, Value>> {
-    OUR_NAMES
-        .iter()
-        .find_map(|name| integrations.get(*name).and_then(Value::as_object))
+/// The options object the event gave us (`integrations.InMoment.eventType`, …), with the
+/// name it was given under, if any.
+pub fn our_options(
+    integrations: &Map<String, Value>,
+) -> Option<(&'static str, &Map<String, Value>)> {
+    OUR_NAMES.iter().find_map(|name| {
+        integrations
+            .get(*name)
+            .and_then(Value::as_object)
+            .map(|options| (*name, options))
+    })
 }
 
 fn enabled(value: &Value) -> bool {
@@ -67,7 +73,8 @@ mod tests {
     #[test]
     fn options_object_is_found_under_either_name() {
         let integrations = json!({"Wootric": {"eventType": "create decline"}});
-        let options = our_options(integrations.as_object().unwrap()).unwrap();
+        let (name, options) = our_options(integrations.as_object().unwrap()).unwrap();
+        assert_eq!(name, "Wootric");
         assert_eq!(options["eventType"], "create decline");
     }
 }

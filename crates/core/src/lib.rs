@@ -4,8 +4,10 @@
 //! [`UserState`] into [`InMomentCall`] values, and the host decides how to send them.
 
 pub mod call;
+pub mod custom_fields;
 pub mod dispatch;
 pub mod eligibility;
+pub mod end_user;
 pub mod error;
 pub mod event;
 pub mod handler;

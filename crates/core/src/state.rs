@@ -28,6 +28,10 @@ pub struct UserState {
     /// The URL of the last page sent to InMoment, to drop duplicate page calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_page_url: Option<String>,
+    /// An end-user upsert was already made for this user (API path), so track and page
+    /// need not make another.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub end_user_synced: bool,
 }
 
 /// The exact object InMoment's browser beacon receives as `wootricSettings`.

@@ -1,9 +1,11 @@
 //! Identify: passes the user to InMoment (email, sign-up time, language, user id, and the
-//! other traits as custom properties), then asks whether to survey them now.
+//! other traits as custom properties), then asks whether to survey them now. With a Client
+//! ID it also creates or updates the user's InMoment end user.
 
 mod mapping;
 
 use inmoment_core::eligibility::{eligibility_check, Trigger};
+use inmoment_core::end_user::{upsert, Include};
 use inmoment_core::handler::wrong_type;
 use inmoment_core::{
     Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError, Payload,
@@ -45,12 +47,21 @@ impl EventHandler for IdentifyHandler {
         state.properties = mapping::properties(traits, event.user_id.as_deref());
 
         let message_id = event.message_id.as_deref().unwrap_or_default();
-        let calls = vec![eligibility_check(
+        let mut calls = Vec::with_capacity(2);
+        match upsert(message_id, settings, &state, Include::Traits) {
+            Some(Ok(call)) => {
+                calls.push(call);
+                state.end_user_synced = true;
+            }
+            Some(Err(warning)) => warnings.push(warning),
+            None => {}
+        }
+        calls.push(eligibility_check(
             message_id,
             settings,
             &state,
             Trigger::Identify,
-        )];
+        ));
         Ok(HandlerOutput {
             state,
             calls,

@@ -4,6 +4,7 @@
 mod mapping;
 
 use inmoment_core::eligibility::{eligibility_check, Trigger};
+use inmoment_core::end_user::{upsert, Include};
 use inmoment_core::handler::wrong_type;
 use inmoment_core::{
     Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError, Payload,
@@ -51,12 +52,19 @@ impl EventHandler for PageHandler {
         }
 
         let message_id = event.message_id.as_deref().unwrap_or_default();
-        let calls = vec![eligibility_check(
+        let mut calls = Vec::with_capacity(2);
+        if !state.end_user_synced {
+            if let Some(Ok(call)) = upsert(message_id, settings, &state, Include::IdentityOnly) {
+                calls.push(call);
+                state.end_user_synced = true;
+            }
+        }
+        calls.push(eligibility_check(
             message_id,
             settings,
             &state,
             Trigger::Page { url },
-        )];
+        ));
         Ok(HandlerOutput {
             state,
             calls,

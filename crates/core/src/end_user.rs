@@ -1,0 +1,57 @@
+//! The end-user upsert every handler makes on the API path (when a Client ID is set): the
+//! user's identity and, for identify, their traits as custom properties.
+
+use crate::call::{EndUserRef, InMomentCall, Params};
+use crate::custom_fields::push_flattened;
+use crate::error::Warning;
+use crate::settings::Settings;
+use crate::state::UserState;
+
+/// Whether the upsert carries the state's `properties` (identify's traits) or only the
+/// identity (track and page, whose properties describe the event, not the user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Include {
+    Traits,
+    IdentityOnly,
+}
+
+/// The user's reference for InMoment lookups, from the state.
+pub fn end_user_ref(state: &UserState) -> EndUserRef {
+    EndUserRef {
+        external_id: state.segment_user_id.clone(),
+        email: state.email.clone(),
+    }
+}
+
+/// Builds the upsert, or a warning when InMoment could not accept one (it needs an email).
+/// Returns nothing without a Client ID: the API path is off.
+pub fn upsert(
+    message_id: &str,
+    settings: &Settings,
+    state: &UserState,
+    include: Include,
+) -> Option<Result<InMomentCall, Warning>> {
+    settings.client_id.as_ref()?;
+    let Some(email) = &state.email else {
+        return Some(Err(Warning::new(
+            "traits.email",
+            "InMoment's API needs an email to create an end user; this user is not synced until one is known",
+        )));
+    };
+    let mut fields = Params::new();
+    fields.push("email", email.as_str());
+    if let Some(id) = &state.segment_user_id {
+        fields.push("external_id", id.as_str());
+    }
+    if let Some(created_at) = state.created_at {
+        fields.push("external_created_at", created_at.to_string());
+    }
+    if include == Include::Traits {
+        push_flattened(&mut fields, "properties", &state.properties);
+    }
+    Some(Ok(InMomentCall::UpsertEndUser {
+        message_id: message_id.to_string(),
+        end_user: end_user_ref(state),
+        fields,
+    }))
+}
