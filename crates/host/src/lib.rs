@@ -1,6 +1,7 @@
 //! The host of inmoment-destination: the registry of linked handlers and the commands of
 //! the `inmoment-destination` binary. A library so that tests and benches can drive it.
 
+pub mod accept;
 pub mod cli;
 pub mod handlers_cmd;
 pub mod linked;

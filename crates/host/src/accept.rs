@@ -1,0 +1,54 @@
+//! Where the HTTP ingest hands events over: an [`Acceptor`] answers only after the events
+//! are durably stored (or refuses with a retryable error), so a 200 never loses an event.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use inmoment_core::{Event, MappingError, Settings, SkipReason};
+
+/// One configured source: a write key's label (safe to log; the key itself never is) and
+/// the InMoment account its events go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub name: String,
+    pub settings: Settings,
+}
+
+/// What became of one event of an accepted request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Stored durably with its InMoment calls (zero calls when skipped, with the reason).
+    Stored {
+        calls: usize,
+        skipped: Option<SkipReason>,
+    },
+    /// Its `messageId` was already accepted from this source within the de-duplication
+    /// window: answered as success, not stored twice.
+    Duplicate,
+    /// The event cannot be mapped (e.g. a response score out of range); nothing was kept.
+    Rejected(MappingError),
+}
+
+/// Why nothing of a request was kept; the client should retry later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AcceptError {
+    /// The store is full, unwritable, over its pending limit or shutting down.
+    #[error("{reason}")]
+    Unavailable { reason: String, retry_after: Duration },
+}
+
+/// Durable acceptance of already-validated events, in order. Either every event gets an
+/// outcome and the stored ones are committed before this returns, or nothing is kept.
+#[async_trait]
+pub trait Acceptor: Send + Sync + 'static {
+    async fn accept(
+        &self,
+        source: &Source,
+        events: Vec<Event>,
+    ) -> Result<Vec<EventOutcome>, AcceptError>;
+
+    /// True when the acceptor can take events now (for `/readyz`).
+    fn ready(&self) -> bool {
+        true
+    }
+}
