@@ -34,7 +34,10 @@ pub enum EventOutcome {
 pub enum AcceptError {
     /// The store is full, unwritable, over its pending limit or shutting down.
     #[error("{reason}")]
-    Unavailable { reason: String, retry_after: Duration },
+    Unavailable {
+        reason: String,
+        retry_after: Duration,
+    },
 }
 
 /// Durable acceptance of already-validated events, in order. Either every event gets an

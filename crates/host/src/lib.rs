@@ -7,3 +7,4 @@ pub mod handlers_cmd;
 pub mod linked;
 pub mod map_cmd;
 pub mod mapper;
+pub mod store;

@@ -1,0 +1,148 @@
+//! The store's side of the [`Acceptor`] contract: queue the request for the writer and
+//! answer once its group is committed.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use inmoment_core::{Event, Registry};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::schema;
+use super::writer::{Command, Shared, StoreConfig, StoreError, Writer};
+use crate::accept::{AcceptError, Acceptor, EventOutcome, Source};
+
+/// How many requests may wait for the writer before callers wait too.
+const QUEUE_DEPTH: usize = 4096;
+
+/// The durable acceptor used by `serve`.
+pub struct StoreAcceptor {
+    commands: Mutex<Option<mpsc::Sender<Command>>>,
+    shared: Arc<Shared>,
+    max_pending_calls: u64,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl StoreAcceptor {
+    /// Opens (or creates) the store in `config.data_dir` and starts its writer thread.
+    pub fn open(config: StoreConfig, registry: Registry) -> Result<StoreAcceptor, StoreError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StoreError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let path = config.database_path();
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(sqlite)?;
+        schema::configure(&conn).map_err(sqlite)?;
+        schema::create(&conn).map_err(sqlite)?;
+        let pending: i64 = conn
+            .query_row("SELECT COUNT(*) FROM calls", [], |row| row.get(0))
+            .map_err(sqlite)?;
+
+        let shared = Arc::new(Shared::default());
+        shared
+            .pending_calls
+            .store(u64::try_from(pending).unwrap_or(0), Ordering::Relaxed);
+        let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let max_pending_calls = config.max_pending_calls;
+        let writer = Writer::new(conn, registry, config, shared.clone());
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| StoreError::DataDir {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(StoreAcceptor {
+            commands: Mutex::new(Some(sender)),
+            shared,
+            max_pending_calls,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Calls stored and not yet delivered or dead-lettered.
+    pub fn pending_calls(&self) -> u64 {
+        self.shared.pending_calls.load(Ordering::Relaxed)
+    }
+
+    /// Stops taking requests, lets the writer finish the queued ones, and waits for it.
+    pub fn close(&self) {
+        if let Ok(mut commands) = self.commands.lock() {
+            commands.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+
+    fn sender(&self) -> Option<mpsc::Sender<Command>> {
+        self.commands.lock().ok().and_then(|c| c.clone())
+    }
+
+    fn refuse(&self) -> Option<AcceptError> {
+        let pending = self.pending_calls();
+        if pending >= self.max_pending_calls {
+            return Some(AcceptError::Unavailable {
+                reason: format!(
+                    "{pending} InMoment calls are waiting for delivery (max_pending_calls is {}); retry later",
+                    self.max_pending_calls
+                ),
+                retry_after: Duration::from_secs(5),
+            });
+        }
+        if self.shared.over_size.load(Ordering::Relaxed) {
+            return Some(AcceptError::Unavailable {
+                reason: "the store is over store_max_bytes; retry later".into(),
+                retry_after: Duration::from_secs(30),
+            });
+        }
+        None
+    }
+}
+
+impl Drop for StoreAcceptor {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn shutting_down() -> AcceptError {
+    AcceptError::Unavailable {
+        reason: "the store is shutting down; retry later".into(),
+        retry_after: Duration::from_secs(1),
+    }
+}
+
+#[async_trait]
+impl Acceptor for StoreAcceptor {
+    async fn accept(
+        &self,
+        source: &Source,
+        events: Vec<Event>,
+    ) -> Result<Vec<EventOutcome>, AcceptError> {
+        if let Some(refusal) = self.refuse() {
+            return Err(refusal);
+        }
+        let sender = self.sender().ok_or_else(shutting_down)?;
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Accept {
+            source: source.clone(),
+            events,
+            reply,
+        };
+        sender.send(command).await.map_err(|_| shutting_down())?;
+        answer.await.map_err(|_| shutting_down())?
+    }
+
+    fn ready(&self) -> bool {
+        self.sender().is_some() && self.refuse().is_none()
+    }
+}

@@ -1,0 +1,288 @@
+//! The single writer: owns the write connection and turns queued requests into group
+//! commits. Keeping every write on one thread also serializes each user's state updates,
+//! so two concurrent requests for one user cannot both read the same old state.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use inmoment_core::{map_event, Event, Registry, UserState};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::accept::{AcceptError, EventOutcome, Source};
+
+/// Where and how the store keeps events.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// A repeated `messageId` from one source within this window is not stored again.
+    pub dedup_window: Duration,
+    /// Above this many calls waiting for delivery, ingest answers 503 (backpressure).
+    pub max_pending_calls: u64,
+    /// Above this database size, ingest answers 503.
+    pub max_bytes: Option<u64>,
+    /// At most this many requests share one commit.
+    pub group_max: usize,
+    /// Users whose state is kept in memory between their events.
+    pub state_cache_entries: usize,
+}
+
+impl StoreConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            dedup_window: Duration::from_secs(24 * 3600),
+            max_pending_calls: 1_000_000,
+            max_bytes: None,
+            group_max: 256,
+            state_cache_entries: 100_000,
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("inmoment.sqlite3")
+    }
+}
+
+/// Why the store could not be opened; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("data_dir `{path}`: cannot create or write it: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("data_dir `{path}`: cannot open the database: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+pub(crate) type AcceptReply = oneshot::Sender<Result<Vec<EventOutcome>, AcceptError>>;
+
+/// Work for the writer thread.
+pub(crate) enum Command {
+    Accept {
+        source: Source,
+        events: Vec<Event>,
+        reply: AcceptReply,
+    },
+}
+
+/// Counters shared between the writer and the handles.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub pending_calls: AtomicU64,
+    pub over_size: AtomicBool,
+}
+
+pub(crate) struct Writer {
+    conn: Connection,
+    registry: Registry,
+    config: StoreConfig,
+    shared: Arc<Shared>,
+    states: HashMap<(String, String), UserState>,
+    last_housekeeping: Instant,
+}
+
+/// How often old `seen` rows are pruned and the database size is checked.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+
+impl Writer {
+    pub fn new(
+        conn: Connection,
+        registry: Registry,
+        config: StoreConfig,
+        shared: Arc<Shared>,
+    ) -> Writer {
+        Writer {
+            conn,
+            registry,
+            config,
+            shared,
+            states: HashMap::new(),
+            last_housekeeping: Instant::now(),
+        }
+    }
+
+    /// Runs until every sender is gone; each loop commits one group.
+    pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        while let Some(first) = commands.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < self.config.group_max {
+                match commands.try_recv() {
+                    Ok(command) => group.push(command),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+            if self.last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
+                self.housekeeping();
+            }
+        }
+    }
+
+    fn commit_group(&mut self, group: Vec<Command>) {
+        let now_ms = now_ms();
+        let mut results = Vec::with_capacity(group.len());
+        let mut new_calls = 0;
+        let outcome = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction()?;
+            for command in &group {
+                match command {
+                    Command::Accept { source, events, .. } => {
+                        let (outcomes, calls) = accept(
+                            &tx,
+                            &self.registry,
+                            &self.config,
+                            &mut self.states,
+                            source,
+                            events,
+                            now_ms,
+                        )?;
+                        new_calls += calls;
+                        results.push(outcomes);
+                    }
+                }
+            }
+            tx.commit()
+        })();
+        match outcome {
+            Ok(()) => {
+                self.shared
+                    .pending_calls
+                    .fetch_add(new_calls, Ordering::Relaxed);
+                for (command, outcomes) in group.into_iter().zip(results) {
+                    let Command::Accept { reply, .. } = command;
+                    let _ = reply.send(Ok(outcomes));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "Store commit failed; answering 503 to the group.");
+                // The transaction rolled back: cached states may be ahead of the database.
+                self.states.clear();
+                for command in group {
+                    let Command::Accept { reply, .. } = command;
+                    let _ = reply.send(Err(AcceptError::Unavailable {
+                        reason: format!("the store could not commit: {error}"),
+                        retry_after: Duration::from_secs(5),
+                    }));
+                }
+            }
+        }
+        if self.states.len() > self.config.state_cache_entries {
+            self.states.clear();
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        self.last_housekeeping = Instant::now();
+        let window_ms = i64::try_from(self.config.dedup_window.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = now_ms().saturating_sub(window_ms);
+        if let Err(error) = self
+            .conn
+            .execute("DELETE FROM seen WHERE seen_at_ms < ?1", [cutoff])
+        {
+            tracing::warn!(%error, "Could not prune old messageIds.");
+        }
+        if let Some(max) = self.config.max_bytes {
+            let size: rusqlite::Result<i64> = self.conn.query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |row| row.get(0),
+            );
+            if let Ok(size) = size {
+                self.shared
+                    .over_size
+                    .store(u64::try_from(size).unwrap_or(0) > max, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Accepts one request's events inside the group's transaction.
+fn accept(
+    tx: &Transaction<'_>,
+    registry: &Registry,
+    config: &StoreConfig,
+    states: &mut HashMap<(String, String), UserState>,
+    source: &Source,
+    events: &[Event],
+    now_ms: i64,
+) -> rusqlite::Result<(Vec<EventOutcome>, u64)> {
+    let window_ms = i64::try_from(config.dedup_window.as_millis()).unwrap_or(i64::MAX);
+    let mut outcomes = Vec::with_capacity(events.len());
+    let mut new_calls = 0;
+    for event in events {
+        let message_id = event.message_id.as_deref().unwrap_or_default();
+        let seen_at: Option<i64> = tx
+            .prepare_cached("SELECT seen_at_ms FROM seen WHERE source = ?1 AND message_id = ?2")?
+            .query_row(params![source.name, message_id], |row| row.get(0))
+            .optional()?;
+        if seen_at.is_some_and(|at| now_ms.saturating_sub(at) < window_ms) {
+            outcomes.push(EventOutcome::Duplicate);
+            continue;
+        }
+        let user_key = event.user_key();
+        let key = (source.name.clone(), user_key.to_string());
+        let state = match states.remove(&key) {
+            Some(state) => state,
+            None => load_state(tx, &source.name, user_key)?,
+        };
+        let output = match map_event(registry, event, state, &source.settings) {
+            Ok(output) => output,
+            Err(error) => {
+                outcomes.push(EventOutcome::Rejected(error));
+                continue;
+            }
+        };
+        for call in &output.calls {
+            let body = serde_json::to_string(call).map_err(json_error)?;
+            tx.prepare_cached(
+                "INSERT INTO calls (source, user_key, message_id, kind, body, accepted_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![source.name, user_key, message_id, call.kind(), body, now_ms])?;
+        }
+        if output.skipped.is_none() {
+            let state = serde_json::to_string(&output.state).map_err(json_error)?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO user_state (source, user_key, state) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![source.name, user_key, state])?;
+        }
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO seen (source, message_id, seen_at_ms) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![source.name, message_id, now_ms])?;
+        new_calls += output.calls.len() as u64;
+        outcomes.push(EventOutcome::Stored {
+            calls: output.calls.len(),
+            skipped: output.skipped,
+        });
+        states.insert(key, output.state);
+    }
+    Ok((outcomes, new_calls))
+}
+
+fn load_state(tx: &Transaction<'_>, source: &str, user_key: &str) -> rusqlite::Result<UserState> {
+    let text: Option<String> = tx
+        .prepare_cached("SELECT state FROM user_state WHERE source = ?1 AND user_key = ?2")?
+        .query_row(params![source, user_key], |row| row.get(0))
+        .optional()?;
+    match text {
+        Some(text) => serde_json::from_str(&text).map_err(json_error),
+        None => Ok(UserState::default()),
+    }
+}
+
+fn json_error(error: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(error))
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

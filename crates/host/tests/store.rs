@@ -1,0 +1,304 @@
+//! The durable store behind `serve`: what a 200 promises is on disk.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use inmoment_core::{AccountToken, ClientId, Event, Settings, SkipReason};
+use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
+use inmoment_host::linked::registry;
+use inmoment_host::store::{StoreAcceptor, StoreConfig, StoreError};
+use serde_json::{json, Value};
+
+fn source(name: &str) -> Source {
+    let mut settings = Settings::new(AccountToken::parse("NPS-4aeb53c1").unwrap());
+    settings.client_id = Some(ClientId::parse("demo-client-id").unwrap());
+    Source {
+        name: name.into(),
+        settings,
+    }
+}
+
+fn event(value: Value) -> Event {
+    Event::from_value(value, None).unwrap()
+}
+
+fn identify(id: &str, user: &str) -> Event {
+    event(
+        json!({"type":"identify","messageId":id,"userId":user,"traits":{"email":format!("{user}@example.com"),"createdAt":"2015-01-01"}}),
+    )
+}
+
+fn track(id: &str, user: &str) -> Event {
+    event(json!({"type":"track","messageId":id,"userId":user,"event":"Paid"}))
+}
+
+fn open(dir: &std::path::Path) -> StoreAcceptor {
+    StoreAcceptor::open(StoreConfig::new(dir), registry().unwrap()).unwrap()
+}
+
+/// Rows of the calls table as (message id, kind, body), read straight from the file.
+fn stored_calls(dir: &std::path::Path) -> Vec<(String, String, Value)> {
+    let conn = rusqlite::Connection::open(StoreConfig::new(dir).database_path()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT message_id, kind, body FROM calls ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |row| {
+        let body: String = row.get(2)?;
+        Ok((
+            row.get(0)?,
+            row.get(1)?,
+            serde_json::from_str(&body).unwrap(),
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[tokio::test]
+async fn accepted_calls_are_on_disk_and_survive_a_reopen() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let outcomes = store
+        .accept(&source("web"), vec![identify("m1", "ann")])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [EventOutcome::Stored {
+            calls: 2,
+            skipped: None
+        }]
+    );
+    assert_eq!(store.pending_calls(), 2);
+    store.close();
+    drop(store);
+
+    let kinds: Vec<String> = stored_calls(dir.path()).into_iter().map(|c| c.1).collect();
+    assert_eq!(kinds, ["upsert_end_user", "eligibility_check"]);
+    let reopened = open(dir.path());
+    assert_eq!(reopened.pending_calls(), 2);
+}
+
+#[tokio::test]
+async fn user_state_survives_a_reopen_so_a_later_track_carries_the_email() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    store
+        .accept(&source("web"), vec![identify("m1", "ann")])
+        .await
+        .unwrap();
+    drop(store);
+    let store = open(dir.path());
+    let outcomes = store
+        .accept(&source("web"), vec![track("m2", "ann")])
+        .await
+        .unwrap();
+    // Already synced by the identify: only the eligibility check.
+    assert_eq!(
+        outcomes,
+        [EventOutcome::Stored {
+            calls: 1,
+            skipped: None
+        }]
+    );
+    let calls = stored_calls(dir.path());
+    let (id, _, body) = calls.last().unwrap();
+    assert_eq!(id, "m2");
+    assert_eq!(body["request"]["query"]["email"], "ann@example.com");
+    assert_eq!(
+        body["request"]["query"]["end_user_created_at"],
+        "1420070400"
+    );
+}
+
+#[tokio::test]
+async fn state_is_kept_per_source() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    store
+        .accept(&source("web"), vec![identify("m1", "ann")])
+        .await
+        .unwrap();
+    store
+        .accept(&source("mobile"), vec![track("m2", "ann")])
+        .await
+        .unwrap();
+    let calls = stored_calls(dir.path());
+    let (_, kind, body) = calls.last().unwrap();
+    assert_eq!(kind, "eligibility_check");
+    assert_eq!(body["request"]["query"].get("email"), None);
+}
+
+#[tokio::test]
+async fn a_repeated_message_id_is_a_duplicate_and_not_stored_twice() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let first = store
+        .accept(&source("web"), vec![track("m1", "ann"), track("m1", "ann")])
+        .await
+        .unwrap();
+    assert_eq!(first[1], EventOutcome::Duplicate);
+    let again = store
+        .accept(&source("web"), vec![track("m1", "ann")])
+        .await
+        .unwrap();
+    assert_eq!(again, [EventOutcome::Duplicate]);
+    let other_source = store
+        .accept(&source("mobile"), vec![track("m1", "ann")])
+        .await
+        .unwrap();
+    assert!(matches!(other_source[0], EventOutcome::Stored { .. }));
+    assert_eq!(stored_calls(dir.path()).len(), 2);
+}
+
+#[tokio::test]
+async fn a_message_id_older_than_the_window_is_accepted_again() {
+    let dir = tempdir();
+    let mut config = StoreConfig::new(dir.path());
+    config.dedup_window = Duration::from_millis(1);
+    let store = StoreAcceptor::open(config, registry().unwrap()).unwrap();
+    store
+        .accept(&source("web"), vec![track("m1", "ann")])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = store
+        .accept(&source("web"), vec![track("m1", "ann")])
+        .await
+        .unwrap();
+    assert!(matches!(again[0], EventOutcome::Stored { .. }), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_rejected_event_keeps_nothing_and_the_rest_of_the_request_is_stored() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let bad = event(
+        json!({"type":"track","messageId":"bad","userId":"ann","event":"Survey Response Submitted","properties":{"score":42}}),
+    );
+    let outcomes = store
+        .accept(&source("web"), vec![bad, track("ok", "ann")])
+        .await
+        .unwrap();
+    match &outcomes[0] {
+        EventOutcome::Rejected(error) => assert_eq!(error.path, "properties.score"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    let ids: Vec<String> = stored_calls(dir.path()).into_iter().map(|c| c.0).collect();
+    assert!(ids.iter().all(|id| id == "ok"), "{ids:?}");
+    // Not remembered as seen: a corrected resend with the same id is accepted.
+    let fixed = event(
+        json!({"type":"track","messageId":"bad","userId":"ann","event":"Survey Response Submitted","properties":{"score":4}}),
+    );
+    let outcomes = store.accept(&source("web"), vec![fixed]).await.unwrap();
+    assert!(matches!(outcomes[0], EventOutcome::Stored { .. }));
+}
+
+#[tokio::test]
+async fn switched_off_events_are_stored_as_skipped_without_calls() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    let off = event(
+        json!({"type":"track","messageId":"m1","userId":"ann","event":"E","integrations":{"InMoment":false}}),
+    );
+    let outcomes = store.accept(&source("web"), vec![off]).await.unwrap();
+    assert_eq!(
+        outcomes,
+        [EventOutcome::Stored {
+            calls: 0,
+            skipped: Some(SkipReason::DestinationDisabled)
+        }]
+    );
+    assert!(stored_calls(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn over_max_pending_calls_the_store_refuses_with_retry_after() {
+    let dir = tempdir();
+    let mut config = StoreConfig::new(dir.path());
+    config.max_pending_calls = 2;
+    let store = StoreAcceptor::open(config, registry().unwrap()).unwrap();
+    store
+        .accept(&source("web"), vec![identify("m1", "ann")])
+        .await
+        .unwrap();
+    assert!(!store.ready());
+    let refused = store
+        .accept(&source("web"), vec![track("m2", "ann")])
+        .await
+        .unwrap_err();
+    let AcceptError::Unavailable {
+        reason,
+        retry_after,
+    } = refused;
+    assert!(reason.contains("max_pending_calls"), "{reason}");
+    assert!(retry_after >= Duration::from_secs(1));
+    assert_eq!(stored_calls(dir.path()).len(), 2);
+}
+
+#[test]
+fn an_unusable_data_dir_names_the_setting() {
+    let dir = tempdir();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let err = StoreAcceptor::open(StoreConfig::new(file.join("data")), registry().unwrap())
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::DataDir { .. }));
+    assert!(err.to_string().starts_with("data_dir `"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_all_land_once() {
+    let dir = tempdir();
+    let store = Arc::new(open(dir.path()));
+    let mut tasks = Vec::new();
+    for t in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let events = (0..10)
+                .map(|i| track(&format!("m-{t}-{i}"), &format!("user-{}", i % 3)))
+                .collect();
+            store.accept(&source("web"), events).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        let outcomes = task.await.unwrap();
+        assert!(outcomes
+            .iter()
+            .all(|o| matches!(o, EventOutcome::Stored { calls: 1, .. })));
+    }
+    assert_eq!(stored_calls(dir.path()).len(), 500);
+    assert_eq!(store.pending_calls(), 500);
+}
+
+/// A fresh directory removed at the end of the test.
+fn tempdir() -> TempDir {
+    let path = std::env::temp_dir().join(format!(
+        "inmoment-store-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&path).unwrap();
+    TempDir(path)
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
