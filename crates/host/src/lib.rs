@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub mod cli;
+pub mod delivery;
 pub mod handlers_cmd;
 pub mod linked;
 pub mod map_cmd;

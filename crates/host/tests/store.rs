@@ -8,7 +8,7 @@ use std::time::Duration;
 use inmoment_core::{AccountToken, ClientId, Event, Settings, SkipReason};
 use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
 use inmoment_host::linked::registry;
-use inmoment_host::store::{StoreAcceptor, StoreConfig, StoreError};
+use inmoment_host::store::{Store, StoreConfig, StoreError};
 use serde_json::{json, Value};
 
 fn source(name: &str) -> Source {
@@ -34,8 +34,8 @@ fn track(id: &str, user: &str) -> Event {
     event(json!({"type":"track","messageId":id,"userId":user,"event":"Paid"}))
 }
 
-fn open(dir: &std::path::Path) -> StoreAcceptor {
-    StoreAcceptor::open(StoreConfig::new(dir), registry().unwrap()).unwrap()
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(StoreConfig::new(dir), registry().unwrap()).unwrap()
 }
 
 /// Rows of the calls table as (message id, kind, body), read straight from the file.
@@ -159,7 +159,7 @@ async fn a_message_id_older_than_the_window_is_accepted_again() {
     let dir = tempdir();
     let mut config = StoreConfig::new(dir.path());
     config.dedup_window = Duration::from_millis(1);
-    let store = StoreAcceptor::open(config, registry().unwrap()).unwrap();
+    let store = Store::open(config, registry().unwrap()).unwrap();
     store
         .accept(&source("web"), vec![track("m1", "ann")])
         .await
@@ -220,7 +220,7 @@ async fn over_max_pending_calls_the_store_refuses_with_retry_after() {
     let dir = tempdir();
     let mut config = StoreConfig::new(dir.path());
     config.max_pending_calls = 2;
-    let store = StoreAcceptor::open(config, registry().unwrap()).unwrap();
+    let store = Store::open(config, registry().unwrap()).unwrap();
     store
         .accept(&source("web"), vec![identify("m1", "ann")])
         .await
@@ -244,7 +244,7 @@ fn an_unusable_data_dir_names_the_setting() {
     let dir = tempdir();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
-    let err = StoreAcceptor::open(StoreConfig::new(file.join("data")), registry().unwrap())
+    let err = Store::open(StoreConfig::new(file.join("data")), registry().unwrap())
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::DataDir { .. }));

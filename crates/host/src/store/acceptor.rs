@@ -1,6 +1,7 @@
 //! The store's side of the [`Acceptor`] contract: queue the request for the writer and
 //! answer once its group is committed.
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -11,24 +12,27 @@ use inmoment_core::{Event, Registry};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::reader::Reader;
 use super::schema;
-use super::writer::{Command, Shared, StoreConfig, StoreError, Writer};
+use super::writer::{Command, Settlement, Shared, StoreConfig, StoreError, Writer};
 use crate::accept::{AcceptError, Acceptor, EventOutcome, Source};
 
 /// How many requests may wait for the writer before callers wait too.
 const QUEUE_DEPTH: usize = 4096;
 
-/// The durable acceptor used by `serve`.
-pub struct StoreAcceptor {
+/// The durable store used by `serve`: accepts events (as the [`Acceptor`]), and takes
+/// delivery results back.
+pub struct Store {
     commands: Mutex<Option<mpsc::Sender<Command>>>,
     shared: Arc<Shared>,
     max_pending_calls: u64,
     writer: Mutex<Option<JoinHandle<()>>>,
+    database_path: PathBuf,
 }
 
-impl StoreAcceptor {
+impl Store {
     /// Opens (or creates) the store in `config.data_dir` and starts its writer thread.
-    pub fn open(config: StoreConfig, registry: Registry) -> Result<StoreAcceptor, StoreError> {
+    pub fn open(config: StoreConfig, registry: Registry) -> Result<Store, StoreError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StoreError::DataDir {
             path: config.data_dir.clone(),
             source,
@@ -59,11 +63,12 @@ impl StoreAcceptor {
                 path: path.clone(),
                 source,
             })?;
-        Ok(StoreAcceptor {
+        Ok(Store {
             commands: Mutex::new(Some(sender)),
             shared,
             max_pending_calls,
             writer: Mutex::new(Some(handle)),
+            database_path: path,
         })
     }
 
@@ -81,6 +86,29 @@ impl StoreAcceptor {
         if let Some(handle) = handle {
             let _ = handle.join();
         }
+    }
+
+    /// Records delivery results; returns once they are committed.
+    pub async fn settle(&self, updates: Vec<Settlement>) -> Result<(), String> {
+        let sender = self.sender().ok_or("the store is closed")?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Command::Settle { updates, reply })
+            .await
+            .map_err(|_| "the store is closed".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the store is closed".to_string())?
+    }
+
+    /// Resolves after a commit that stored new calls.
+    pub async fn new_work(&self) {
+        self.shared.new_work.notified().await;
+    }
+
+    /// A new read connection (for delivery and inspection).
+    pub fn reader(&self) -> rusqlite::Result<Reader> {
+        Reader::open(&self.database_path)
     }
 
     fn sender(&self) -> Option<mpsc::Sender<Command>> {
@@ -108,7 +136,7 @@ impl StoreAcceptor {
     }
 }
 
-impl Drop for StoreAcceptor {
+impl Drop for Store {
     fn drop(&mut self) {
         self.close();
     }
@@ -122,7 +150,7 @@ fn shutting_down() -> AcceptError {
 }
 
 #[async_trait]
-impl Acceptor for StoreAcceptor {
+impl Acceptor for Store {
     async fn accept(
         &self,
         source: &Source,

@@ -6,8 +6,12 @@
 //! InMoment calls happen in that one transaction: a 200 means all of it is on disk.
 
 mod acceptor;
+mod admin;
+mod reader;
 mod schema;
 mod writer;
 
-pub use acceptor::StoreAcceptor;
-pub use writer::{StoreConfig, StoreError};
+pub use acceptor::Store;
+pub use admin::{Admin, Selection};
+pub use reader::{DeadLetter, Reader, SourceStats, StoredCall};
+pub use writer::{Settlement, StoreConfig, StoreError};

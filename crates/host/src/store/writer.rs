@@ -71,6 +71,33 @@ pub(crate) enum Command {
         events: Vec<Event>,
         reply: AcceptReply,
     },
+    /// Delivery results; the reply fires once they are committed.
+    Settle {
+        updates: Vec<Settlement>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// What happened to one stored call after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    /// InMoment answered success: the call leaves the store.
+    Delivered { id: i64 },
+    /// Try again at `next_attempt_ms`; the attempt count and last error are kept so a
+    /// restart resumes the schedule instead of starting over.
+    Retry {
+        id: i64,
+        attempts: i64,
+        next_attempt_ms: i64,
+        error: String,
+    },
+    /// Failed for good or out of retries: moved to the dead letters with the reason.
+    Dead {
+        id: i64,
+        attempts: i64,
+        status: Option<u16>,
+        reason: String,
+    },
 }
 
 /// Counters shared between the writer and the handles.
@@ -78,6 +105,8 @@ pub(crate) enum Command {
 pub(crate) struct Shared {
     pub pending_calls: AtomicU64,
     pub over_size: AtomicBool,
+    /// Woken after a commit that stored new calls, so delivery need not poll.
+    pub new_work: tokio::sync::Notify,
 }
 
 pub(crate) struct Writer {
@@ -129,7 +158,8 @@ impl Writer {
     fn commit_group(&mut self, group: Vec<Command>) {
         let now_ms = now_ms();
         let mut results = Vec::with_capacity(group.len());
-        let mut new_calls = 0;
+        let mut new_calls: u64 = 0;
+        let mut settled: u64 = 0;
         let outcome = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
             for command in &group {
@@ -145,7 +175,11 @@ impl Writer {
                             now_ms,
                         )?;
                         new_calls += calls;
-                        results.push(outcomes);
+                        results.push(Some(outcomes));
+                    }
+                    Command::Settle { updates, .. } => {
+                        settled += settle(&tx, updates, now_ms)?;
+                        results.push(None);
                     }
                 }
             }
@@ -156,21 +190,39 @@ impl Writer {
                 self.shared
                     .pending_calls
                     .fetch_add(new_calls, Ordering::Relaxed);
+                self.shared
+                    .pending_calls
+                    .fetch_sub(settled, Ordering::Relaxed);
+                if new_calls > 0 {
+                    self.shared.new_work.notify_one();
+                }
                 for (command, outcomes) in group.into_iter().zip(results) {
-                    let Command::Accept { reply, .. } = command;
-                    let _ = reply.send(Ok(outcomes));
+                    match command {
+                        Command::Accept { reply, .. } => {
+                            let _ = reply.send(Ok(outcomes.unwrap_or_default()));
+                        }
+                        Command::Settle { reply, .. } => {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
                 }
             }
             Err(error) => {
-                tracing::error!(%error, "Store commit failed; answering 503 to the group.");
+                tracing::error!(%error, "Store commit failed; the group is refused.");
                 // The transaction rolled back: cached states may be ahead of the database.
                 self.states.clear();
                 for command in group {
-                    let Command::Accept { reply, .. } = command;
-                    let _ = reply.send(Err(AcceptError::Unavailable {
-                        reason: format!("the store could not commit: {error}"),
-                        retry_after: Duration::from_secs(5),
-                    }));
+                    match command {
+                        Command::Accept { reply, .. } => {
+                            let _ = reply.send(Err(AcceptError::Unavailable {
+                                reason: format!("the store could not commit: {error}"),
+                                retry_after: Duration::from_secs(5),
+                            }));
+                        }
+                        Command::Settle { reply, .. } => {
+                            let _ = reply.send(Err(error.to_string()));
+                        }
+                    }
                 }
             }
         }
@@ -266,6 +318,50 @@ fn accept(
         states.insert(key, output.state);
     }
     Ok((outcomes, new_calls))
+}
+
+/// Applies delivery results; returns how many calls left the pending set.
+fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite::Result<u64> {
+    let mut left = 0;
+    for update in updates {
+        match update {
+            Settlement::Delivered { id } => {
+                left += tx
+                    .prepare_cached("DELETE FROM calls WHERE id = ?1")?
+                    .execute([id])? as u64;
+            }
+            Settlement::Retry {
+                id,
+                attempts,
+                next_attempt_ms,
+                error,
+            } => {
+                tx.prepare_cached(
+                    "UPDATE calls SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
+                )?
+                .execute(params![id, attempts, next_attempt_ms, error])?;
+            }
+            Settlement::Dead {
+                id,
+                attempts,
+                status,
+                reason,
+            } => {
+                let moved = tx
+                    .prepare_cached(
+                        "INSERT INTO dead_letters (id, source, user_key, message_id, kind, body, accepted_at_ms, attempts, died_at_ms, status, reason)
+                         SELECT id, source, user_key, message_id, kind, body, accepted_at_ms, ?2, ?3, ?4, ?5 FROM calls WHERE id = ?1",
+                    )?
+                    .execute(params![id, attempts, now_ms, status, reason])?;
+                if moved > 0 {
+                    left += tx
+                        .prepare_cached("DELETE FROM calls WHERE id = ?1")?
+                        .execute([id])? as u64;
+                }
+            }
+        }
+    }
+    Ok(left)
 }
 
 fn load_state(tx: &Transaction<'_>, source: &str, user_key: &str) -> rusqlite::Result<UserState> {

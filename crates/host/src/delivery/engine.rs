@@ -1,0 +1,343 @@
+//! The delivery scheduler: one task that owns who is busy, so per-user order needs no locks.
+//!
+//! It reads the store in id order (acceptance order). A user with a call in flight or
+//! waiting for a retry is "busy": their later calls are skipped by the scan and picked up,
+//! by an index lookup, when the earlier call settles. New commits wake the scan; a periodic
+//! rescan from the start catches calls replayed from dead letters by another process.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+
+use super::attempt::{Attempt, Deliver, DeliveryObserver};
+use super::backoff::{Backoff, Jitter};
+use crate::store::{Reader, Settlement, Store, StoredCall};
+
+/// How the engine paces itself.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Calls in flight at once, across users.
+    pub max_in_flight: usize,
+    pub backoff: Backoff,
+    /// Rows read per scan step.
+    pub scan_batch: usize,
+    /// How often the scan restarts from the beginning (replayed dead letters).
+    pub rescan_every: Duration,
+    /// After shutdown is asked, in-flight attempts get this long to finish.
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> DeliveryConfig {
+        DeliveryConfig {
+            max_in_flight: 64,
+            backoff: Backoff {
+                base: Duration::from_secs(1),
+                cap: Duration::from_secs(300),
+                max_elapsed: Duration::from_secs(24 * 3600),
+            },
+            scan_batch: 512,
+            rescan_every: Duration::from_secs(30),
+            shutdown_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+type UserKey = (String, String);
+
+struct Done {
+    call: StoredCall,
+    attempt: Attempt,
+}
+
+/// Runs delivery until shutdown; see the module docs.
+pub struct Engine<D: Deliver> {
+    store: Arc<Store>,
+    reader: Reader,
+    deliver: Arc<D>,
+    observer: Arc<dyn DeliveryObserver>,
+    config: DeliveryConfig,
+    busy: HashMap<UserKey, ()>,
+    timers: BTreeSet<(i64, UserKey)>,
+    in_flight: usize,
+    cursor: i64,
+    at_end: bool,
+    stopping: bool,
+    jitter: Jitter,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: mpsc::UnboundedReceiver<Done>,
+}
+
+impl<D: Deliver> Engine<D> {
+    pub fn new(
+        store: Arc<Store>,
+        deliver: Arc<D>,
+        observer: Arc<dyn DeliveryObserver>,
+        config: DeliveryConfig,
+    ) -> rusqlite::Result<Engine<D>> {
+        let reader = store.reader()?;
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Ok(Engine {
+            store,
+            reader,
+            deliver,
+            observer,
+            config,
+            busy: HashMap::new(),
+            timers: BTreeSet::new(),
+            in_flight: 0,
+            cursor: 0,
+            at_end: false,
+            stopping: false,
+            jitter: Jitter::from_clock(),
+            done_tx,
+            done_rx,
+        })
+    }
+
+    /// Delivers until `shutdown` resolves, then lets in-flight attempts finish within the
+    /// deadline. Whatever is not settled stays pending for the next start.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut rescan = tokio::time::interval(self.config.rescan_every);
+        rescan.tick().await;
+        loop {
+            self.fill();
+            let has_room = self.in_flight < self.config.max_in_flight;
+            let next_timer = self.timers.first().map(|(ms, _)| instant_at(*ms));
+            let store = self.store.clone();
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some(done) = self.done_rx.recv() => self.settle(done).await,
+                () = sleep_until(next_timer.unwrap_or_else(far_future)), if has_room && next_timer.is_some() => self.wake_due(),
+                () = store.new_work(), if self.at_end => self.at_end = false,
+                _ = rescan.tick() => {
+                    self.cursor = 0;
+                    self.at_end = false;
+                }
+            }
+        }
+        self.drain().await;
+    }
+
+    /// Reads forward and dispatches until the scan reaches the end or there is no room.
+    fn fill(&mut self) {
+        while !self.at_end && self.in_flight < self.config.max_in_flight {
+            let rows = match self.reader.scan_after(self.cursor, self.config.scan_batch) {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::error!(%error, "Could not read pending calls; retrying shortly.");
+                    self.at_end = true;
+                    return;
+                }
+            };
+            if rows.is_empty() {
+                self.at_end = true;
+                return;
+            }
+            for row in rows {
+                if self.in_flight >= self.config.max_in_flight {
+                    return;
+                }
+                self.cursor = row.id;
+                let key = (row.source.clone(), row.user_key.clone());
+                if self.busy.contains_key(&key) {
+                    continue;
+                }
+                self.start(key, row);
+            }
+        }
+    }
+
+    /// Sends the user's head call now, or waits for its retry time.
+    fn start(&mut self, key: UserKey, call: StoredCall) {
+        if self.stopping {
+            return;
+        }
+        self.busy.insert(key.clone(), ());
+        if call.next_attempt_ms > now_ms() {
+            self.timers.insert((call.next_attempt_ms, key));
+            return;
+        }
+        self.in_flight += 1;
+        let deliver = self.deliver.clone();
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            let attempt = deliver.deliver(&call.source, &call.call).await;
+            let _ = done.send(Done { call, attempt });
+        });
+    }
+
+    fn wake_due(&mut self) {
+        let now = now_ms();
+        while self.in_flight < self.config.max_in_flight {
+            let Some((ms, key)) = self.timers.first().cloned() else {
+                return;
+            };
+            if ms > now {
+                return;
+            }
+            self.timers.remove(&(ms, key.clone()));
+            self.busy.remove(&key);
+            self.advance(key);
+        }
+    }
+
+    /// Starts the user's oldest pending call, if any.
+    fn advance(&mut self, key: UserKey) {
+        match self.reader.head_of(&key.0, &key.1) {
+            Ok(Some(head)) => self.start(key, head),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(%error, "Could not read a user's next call; retrying in a second.");
+                self.busy.insert(key.clone(), ());
+                self.timers.insert((now_ms() + 1000, key));
+            }
+        }
+    }
+
+    /// Settles this result and every other one already waiting, in one commit.
+    async fn settle(&mut self, first: Done) {
+        let mut batch = vec![first];
+        while let Ok(done) = self.done_rx.try_recv() {
+            batch.push(done);
+        }
+        self.in_flight -= batch.len();
+        let now = now_ms();
+        let mut updates = Vec::with_capacity(batch.len());
+        let mut next = Vec::with_capacity(batch.len());
+        for Done { call, attempt } in batch {
+            let attempts = call.attempts + 1;
+            let age = Duration::from_millis(u64::try_from(now - call.accepted_at_ms).unwrap_or(0));
+            let key = (call.source.clone(), call.user_key.clone());
+            let kind = call.call.kind();
+            let (update, outcome, status, retry_at) = match attempt {
+                Attempt::Delivered { status } => (
+                    Settlement::Delivered { id: call.id },
+                    "delivered",
+                    Some(status),
+                    None,
+                ),
+                Attempt::Permanent { status, reason } => {
+                    tracing::warn!(kind, status, %reason, attempts, "Delivery failed for good; parked as a dead letter.");
+                    (
+                        Settlement::Dead {
+                            id: call.id,
+                            attempts,
+                            status,
+                            reason,
+                        },
+                        "dead",
+                        status,
+                        None,
+                    )
+                }
+                Attempt::Retry {
+                    status,
+                    reason,
+                    retry_after,
+                } => {
+                    if age >= self.config.backoff.max_elapsed {
+                        let reason = format!(
+                            "gave up after {attempts} attempts over {}s: {reason}",
+                            age.as_secs()
+                        );
+                        tracing::warn!(kind, status, %reason, "Retries exhausted; parked as a dead letter.");
+                        (
+                            Settlement::Dead {
+                                id: call.id,
+                                attempts,
+                                status,
+                                reason,
+                            },
+                            "dead",
+                            status,
+                            None,
+                        )
+                    } else {
+                        let pause = self
+                            .config
+                            .backoff
+                            .delay(
+                                u32::try_from(attempts).unwrap_or(u32::MAX),
+                                self.jitter.next_f64(),
+                            )
+                            .max(retry_after.unwrap_or_default());
+                        // +1 ms: `now` is truncated to the millisecond, and a pause InMoment
+                        // asked for must never be cut short.
+                        let at = now + i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2) + 1;
+                        tracing::info!(kind, status, %reason, attempts, retry_in_ms = pause.as_millis() as u64, "Delivery will be retried.");
+                        let update = Settlement::Retry {
+                            id: call.id,
+                            attempts,
+                            next_attempt_ms: at,
+                            error: reason,
+                        };
+                        (update, "retry", status, Some(at))
+                    }
+                }
+            };
+            self.observer.settled(kind, outcome, status, age);
+            updates.push(update);
+            next.push((key, retry_at));
+        }
+        if let Err(error) = self.store.settle(updates).await {
+            tracing::error!(%error, "Could not record delivery results; they stay pending and are retried.");
+            for (key, _) in next {
+                self.timers.insert((now + 1000, key));
+            }
+            return;
+        }
+        self.observer.queue_depth(self.store.pending_calls());
+        for (key, retry_at) in next {
+            match retry_at {
+                Some(at) => {
+                    self.timers.insert((at, key));
+                }
+                None => {
+                    self.busy.remove(&key);
+                    if self.in_flight < self.config.max_in_flight {
+                        self.advance(key);
+                    } else {
+                        self.busy.insert(key.clone(), ());
+                        self.timers.insert((now, key));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the results of attempts in flight (starting nothing new) until none is
+    /// left or the deadline passes.
+    async fn drain(&mut self) {
+        self.stopping = true;
+        let deadline = Instant::now() + self.config.shutdown_deadline;
+        while self.in_flight > 0 {
+            tokio::select! {
+                Some(done) = self.done_rx.recv() => self.settle(done).await,
+                () = sleep_until(deadline) => {
+                    tracing::warn!(in_flight = self.in_flight, "Shutdown deadline reached; unfinished calls stay pending.");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn instant_at(ms: i64) -> Instant {
+    let wait = u64::try_from(ms - now_ms()).unwrap_or(0);
+    Instant::now() + Duration::from_millis(wait)
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(3600)
+}

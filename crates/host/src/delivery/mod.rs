@@ -1,0 +1,14 @@
+//! Delivery: takes stored calls to InMoment, one at a time per user (in the order their
+//! events were accepted), users in parallel, and settles each result in the store.
+//!
+//! A call leaves the store only after InMoment answered success; a failure is retried on a
+//! schedule kept in the store (so a restart resumes it) or parked as a dead letter with
+//! its reason. Nothing accepted is dropped.
+
+mod attempt;
+mod backoff;
+mod engine;
+
+pub use attempt::{Attempt, Deliver, DeliveryObserver, NoObserver};
+pub use backoff::{Backoff, Jitter};
+pub use engine::{DeliveryConfig, Engine};

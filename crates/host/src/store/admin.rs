@@ -1,0 +1,65 @@
+//! Dead-letter maintenance for `inmoment-destination queue`, on a connection of its own so
+//! it works while the server runs (WAL plus a busy timeout share the file).
+
+use std::path::Path;
+
+use rusqlite::{params, Connection};
+
+use super::schema;
+
+/// Which dead letters to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    All,
+    Ids(Vec<i64>),
+}
+
+pub struct Admin {
+    conn: Connection,
+}
+
+impl Admin {
+    pub fn open(path: &Path) -> rusqlite::Result<Admin> {
+        let conn = Connection::open(path)?;
+        schema::configure(&conn)?;
+        schema::create(&conn)?;
+        Ok(Admin { conn })
+    }
+
+    /// Puts dead letters back to pending (attempts reset, due now) under their original
+    /// ids, so each user's calls keep their order. Returns how many moved.
+    pub fn replay(&mut self, selection: &Selection) -> rusqlite::Result<usize> {
+        let tx = self.conn.transaction()?;
+        let ids = selected_ids(&tx, selection)?;
+        let mut moved = 0;
+        for id in ids {
+            moved += tx.execute(
+                "INSERT INTO calls (id, source, user_key, message_id, kind, body, accepted_at_ms)
+                 SELECT id, source, user_key, message_id, kind, body, accepted_at_ms FROM dead_letters WHERE id = ?1",
+                [id],
+            )?;
+            tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(moved)
+    }
+
+    /// Deletes dead letters that died before `cutoff_ms`. Returns how many went.
+    pub fn purge_older_than(&mut self, cutoff_ms: i64) -> rusqlite::Result<usize> {
+        self.conn.execute(
+            "DELETE FROM dead_letters WHERE died_at_ms < ?1",
+            params![cutoff_ms],
+        )
+    }
+}
+
+fn selected_ids(conn: &Connection, selection: &Selection) -> rusqlite::Result<Vec<i64>> {
+    match selection {
+        Selection::Ids(ids) => Ok(ids.clone()),
+        Selection::All => {
+            let mut stmt = conn.prepare("SELECT id FROM dead_letters ORDER BY id")?;
+            let ids = stmt.query_map([], |row| row.get(0))?;
+            ids.collect()
+        }
+    }
+}

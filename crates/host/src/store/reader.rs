@@ -1,0 +1,176 @@
+//! Reads for delivery and inspection, on their own connection (WAL lets them run while
+//! the writer commits).
+
+use std::path::Path;
+
+use inmoment_core::InMomentCall;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::schema;
+
+/// A stored call waiting for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCall {
+    pub id: i64,
+    pub source: String,
+    pub user_key: String,
+    pub call: InMomentCall,
+    pub accepted_at_ms: i64,
+    pub attempts: i64,
+    pub next_attempt_ms: i64,
+}
+
+/// One dead letter, as `queue dead list` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub source: String,
+    pub user_key: String,
+    #[serde(rename = "messageId")]
+    pub message_id: String,
+    pub kind: String,
+    pub attempts: i64,
+    pub accepted_at_ms: i64,
+    pub died_at_ms: i64,
+    pub status: Option<u16>,
+    pub reason: String,
+    pub call: serde_json::Value,
+}
+
+/// Queue figures for one source (write key name).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SourceStats {
+    pub source: String,
+    pub pending: i64,
+    pub in_retry: i64,
+    pub dead: i64,
+    /// Age in seconds of the oldest pending call.
+    pub oldest_pending_secs: Option<i64>,
+}
+
+/// A read connection to the store.
+pub struct Reader {
+    conn: Connection,
+}
+
+const CALL_COLUMNS: &str = "id, source, user_key, body, accepted_at_ms, attempts, next_attempt_ms";
+
+impl Reader {
+    pub fn open(path: &Path) -> rusqlite::Result<Reader> {
+        let conn = Connection::open(path)?;
+        schema::configure(&conn)?;
+        Ok(Reader { conn })
+    }
+
+    /// Pending calls with an id above `cursor`, oldest first.
+    pub fn scan_after(&self, cursor: i64, limit: usize) -> rusqlite::Result<Vec<StoredCall>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![cursor, limit as i64], stored_call)?;
+        rows.filter_map(transpose_body).collect()
+    }
+
+    /// The oldest pending call of one user: the only one of theirs that may be sent.
+    pub fn head_of(&self, source: &str, user_key: &str) -> rusqlite::Result<Option<StoredCall>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE source = ?1 AND user_key = ?2 ORDER BY id LIMIT 1"
+        ))?;
+        let row = stmt
+            .query_row(params![source, user_key], stored_call)
+            .optional()?;
+        match row {
+            Some(Ok(call)) => Ok(Some(call)),
+            Some(Err(error)) => Err(error),
+            None => Ok(None),
+        }
+    }
+
+    pub fn stats(&self, now_ms: i64) -> rusqlite::Result<Vec<SourceStats>> {
+        let mut by_source: std::collections::BTreeMap<String, SourceStats> = Default::default();
+        let mut stmt = self.conn.prepare(
+            "SELECT source, COUNT(*), SUM(attempts > 0), MIN(accepted_at_ms) FROM calls GROUP BY source",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (source, pending, in_retry, oldest) = row?;
+            let entry = by_source.entry(source.clone()).or_default();
+            entry.source = source;
+            entry.pending = pending;
+            entry.in_retry = in_retry;
+            entry.oldest_pending_secs = Some((now_ms - oldest).max(0) / 1000);
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT source, COUNT(*) FROM dead_letters GROUP BY source")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (source, dead) = row?;
+            let entry = by_source.entry(source.clone()).or_default();
+            entry.source = source;
+            entry.dead = dead;
+        }
+        Ok(by_source.into_values().collect())
+    }
+
+    pub fn dead_letters(&self, limit: usize) -> rusqlite::Result<Vec<DeadLetter>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, source, user_key, message_id, kind, attempts, accepted_at_ms, died_at_ms, status, reason, body
+             FROM dead_letters ORDER BY id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |row| {
+            let body: String = row.get(10)?;
+            Ok(DeadLetter {
+                id: row.get(0)?,
+                source: row.get(1)?,
+                user_key: row.get(2)?,
+                message_id: row.get(3)?,
+                kind: row.get(4)?,
+                attempts: row.get(5)?,
+                accepted_at_ms: row.get(6)?,
+                died_at_ms: row.get(7)?,
+                status: row.get(8)?,
+                reason: row.get(9)?,
+                call: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+            })
+        })?;
+        rows.collect()
+    }
+}
+
+type CallRow = Result<StoredCall, rusqlite::Error>;
+
+fn stored_call(row: &Row<'_>) -> rusqlite::Result<CallRow> {
+    let body: String = row.get(3)?;
+    let call = match serde_json::from_str(&body) {
+        Ok(call) => call,
+        Err(error) => {
+            return Ok(Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
+                error,
+            ))))
+        }
+    };
+    Ok(Ok(StoredCall {
+        id: row.get(0)?,
+        source: row.get(1)?,
+        user_key: row.get(2)?,
+        call,
+        accepted_at_ms: row.get(4)?,
+        attempts: row.get(5)?,
+        next_attempt_ms: row.get(6)?,
+    }))
+}
+
+fn transpose_body(row: rusqlite::Result<CallRow>) -> Option<rusqlite::Result<StoredCall>> {
+    Some(row.and_then(|inner| inner))
+}

@@ -1,0 +1,385 @@
+//! The delivery engine against a scripted fake sender and the real store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
+use inmoment_host::accept::{Acceptor, Source};
+use inmoment_host::delivery::{Attempt, Backoff, Deliver, DeliveryConfig, Engine, NoObserver};
+use inmoment_host::linked::registry;
+use inmoment_host::store::{Admin, Selection, Store, StoreConfig};
+use serde_json::json;
+
+/// Answers from a script per messageId (then success), and records every attempt.
+#[derive(Default)]
+struct Scripted {
+    script: Mutex<HashMap<String, Vec<Attempt>>>,
+    log: Mutex<Vec<(String, Instant)>>,
+    delay: Duration,
+}
+
+impl Scripted {
+    fn with(script: &[(&str, Vec<Attempt>)]) -> Scripted {
+        let map = script
+            .iter()
+            .map(|(id, a)| (id.to_string(), a.clone()))
+            .collect();
+        Scripted {
+            script: Mutex::new(map),
+            ..Scripted::default()
+        }
+    }
+    fn attempts(&self, id: &str) -> Vec<Instant> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, _)| m == id)
+            .map(|(_, t)| *t)
+            .collect()
+    }
+    fn order(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Deliver for Scripted {
+    async fn deliver(&self, _source: &str, call: &InMomentCall) -> Attempt {
+        let id = call.message_id().to_string();
+        self.log.lock().unwrap().push((id.clone(), Instant::now()));
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let mut script = self.script.lock().unwrap();
+        match script.get_mut(&id) {
+            Some(steps) if !steps.is_empty() => steps.remove(0),
+            _ => Attempt::Delivered { status: 200 },
+        }
+    }
+}
+
+fn retry(after: Option<Duration>) -> Attempt {
+    Attempt::Retry {
+        status: Some(500),
+        reason: "HTTP 500".into(),
+        retry_after: after,
+    }
+}
+
+fn config() -> DeliveryConfig {
+    DeliveryConfig {
+        max_in_flight: 8,
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(5),
+            max_elapsed: Duration::from_secs(60),
+        },
+        scan_batch: 64,
+        rescan_every: Duration::from_millis(50),
+        shutdown_deadline: Duration::from_secs(2),
+    }
+}
+
+fn source() -> Source {
+    Source {
+        name: "web".into(),
+        settings: Settings::new(AccountToken::parse("NPS-4aeb53c1").unwrap()),
+    }
+}
+
+fn track(id: &str, user: &str) -> Event {
+    Event::from_value(
+        json!({"type":"track","messageId":id,"userId":user,"event":"E"}),
+        None,
+    )
+    .unwrap()
+}
+
+async fn accept(store: &Store, events: Vec<Event>) {
+    store.accept(&source(), events).await.unwrap();
+}
+
+/// Runs the engine until the store has no pending calls (or 10 s pass), then stops it.
+async fn deliver_all(store: Arc<Store>, fake: Arc<Scripted>, config: DeliveryConfig) {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let engine = Engine::new(store.clone(), fake, Arc::new(NoObserver), config).unwrap();
+    let task = tokio::spawn(engine.run(async move {
+        let _ = stop_rx.await;
+    }));
+    let started = Instant::now();
+    while store.pending_calls() > 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let _ = stop_tx.send(());
+    task.await.unwrap();
+}
+
+fn open(dir: &TempDir) -> Arc<Store> {
+    Arc::new(Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_is_delivered_once_in_per_user_order() {
+    let dir = tempdir();
+    let store = open(&dir);
+    let mut events = Vec::new();
+    for i in 0..200 {
+        events.push(track(
+            &format!("{}-{i:03}", i % 7),
+            &format!("user-{}", i % 7),
+        ));
+    }
+    accept(&store, events).await;
+    let fake = Arc::new(Scripted {
+        delay: Duration::from_millis(1),
+        ..Scripted::default()
+    });
+    deliver_all(store.clone(), fake.clone(), config()).await;
+
+    assert_eq!(store.pending_calls(), 0);
+    let order = fake.order();
+    assert_eq!(order.len(), 200);
+    for user in 0..7 {
+        let mine: Vec<&String> = order
+            .iter()
+            .filter(|m| m.starts_with(&format!("{user}-")))
+            .collect();
+        let mut sorted = mine.clone();
+        sorted.sort();
+        assert_eq!(mine, sorted, "user {user} out of order");
+    }
+}
+
+#[tokio::test]
+async fn a_retryable_failure_is_retried_until_delivered() {
+    let dir = tempdir();
+    let store = open(&dir);
+    accept(&store, vec![track("m1", "ann"), track("m2", "ann")]).await;
+    let fake = Arc::new(Scripted::with(&[("m1", vec![retry(None), retry(None)])]));
+    deliver_all(store.clone(), fake.clone(), config()).await;
+    assert_eq!(fake.attempts("m1").len(), 3);
+    assert_eq!(fake.order(), ["m1", "m1", "m1", "m2"]);
+    assert_eq!(store.pending_calls(), 0);
+    assert!(store.reader().unwrap().dead_letters(10).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_permanent_failure_becomes_a_dead_letter_and_the_user_moves_on() {
+    let dir = tempdir();
+    let store = open(&dir);
+    accept(&store, vec![track("m1", "ann"), track("m2", "ann")]).await;
+    let bad = Attempt::Permanent {
+        status: Some(400),
+        reason: "HTTP 400: {\"error\":\"bad\"}".into(),
+    };
+    let fake = Arc::new(Scripted::with(&[("m1", vec![bad])]));
+    deliver_all(store.clone(), fake.clone(), config()).await;
+    assert_eq!(fake.order(), ["m1", "m2"]);
+    let dead = store.reader().unwrap().dead_letters(10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (
+            dead[0].message_id.as_str(),
+            dead[0].status,
+            dead[0].attempts
+        ),
+        ("m1", Some(400), 1)
+    );
+    assert!(dead[0].reason.contains("HTTP 400"));
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let dir = tempdir();
+    let store = open(&dir);
+    accept(&store, vec![track("m1", "ann")]).await;
+    let fake = Arc::new(Scripted::with(&[(
+        "m1",
+        vec![retry(Some(Duration::from_millis(150)))],
+    )]));
+    deliver_all(store.clone(), fake.clone(), config()).await;
+    let times = fake.attempts("m1");
+    assert_eq!(times.len(), 2);
+    assert!(
+        times[1] - times[0] >= Duration::from_millis(150),
+        "{:?}",
+        times[1] - times[0]
+    );
+}
+
+#[tokio::test]
+async fn retries_stop_after_max_elapsed_with_a_dead_letter_saying_why() {
+    let dir = tempdir();
+    let store = open(&dir);
+    accept(&store, vec![track("m1", "ann")]).await;
+    let fake = Arc::new(Scripted::with(&[("m1", vec![retry(None); 1000])]));
+    let mut config = config();
+    config.backoff.max_elapsed = Duration::from_millis(30);
+    deliver_all(store.clone(), fake.clone(), config).await;
+    let dead = store.reader().unwrap().dead_letters(10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].reason.starts_with("gave up after"),
+        "{}",
+        dead[0].reason
+    );
+    assert!(fake.attempts("m1").len() >= 2);
+}
+
+#[tokio::test]
+async fn a_restart_resumes_the_persisted_retry_schedule() {
+    let dir = tempdir();
+    {
+        let store = open(&dir);
+        accept(&store, vec![track("m1", "ann")]).await;
+        let fake = Arc::new(Scripted::with(&[(
+            "m1",
+            vec![retry(Some(Duration::from_millis(300)))],
+        )]));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let engine =
+            Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config()).unwrap();
+        let task = tokio::spawn(engine.run(async move {
+            let _ = stop_rx.await;
+        }));
+        while fake.attempts("m1").is_empty() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let _ = stop_tx.send(());
+        task.await.unwrap();
+        store.close();
+    }
+    let store = open(&dir);
+    let head = store
+        .reader()
+        .unwrap()
+        .head_of("web", "ann")
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.attempts, 1);
+    assert_eq!(store.pending_calls(), 1);
+    let waited_from = Instant::now();
+    let fake = Arc::new(Scripted::default());
+    deliver_all(store.clone(), fake.clone(), config()).await;
+    assert_eq!(fake.attempts("m1").len(), 1);
+    let remaining = Duration::from_millis(
+        u64::try_from(head.next_attempt_ms - chrono::Utc::now().timestamp_millis()).unwrap_or(0),
+    );
+    assert!(
+        fake.attempts("m1")[0] >= waited_from + remaining.saturating_sub(Duration::from_millis(50))
+    );
+    assert_eq!(store.pending_calls(), 0);
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_attempts_finish_and_starts_nothing_new() {
+    let dir = tempdir();
+    let store = open(&dir);
+    accept(&store, vec![track("m1", "ann"), track("m2", "ann")]).await;
+    let fake = Arc::new(Scripted {
+        delay: Duration::from_millis(100),
+        ..Scripted::default()
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config()).unwrap();
+    let task = tokio::spawn(engine.run(async move {
+        let _ = stop_rx.await;
+    }));
+    while fake.attempts("m1").is_empty() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let _ = stop_tx.send(());
+    task.await.unwrap();
+    assert_eq!(fake.order(), ["m1"]);
+    assert_eq!(
+        store.pending_calls(),
+        1,
+        "m1 settled, m2 left for the next start"
+    );
+    assert_eq!(
+        store
+            .reader()
+            .unwrap()
+            .head_of("web", "ann")
+            .unwrap()
+            .unwrap()
+            .call
+            .message_id(),
+        "m2"
+    );
+}
+
+#[tokio::test]
+async fn replayed_dead_letters_are_delivered() {
+    let dir = tempdir();
+    let store = open(&dir);
+    accept(&store, vec![track("m1", "ann")]).await;
+    let bad = Attempt::Permanent {
+        status: Some(401),
+        reason: "check the token".into(),
+    };
+    deliver_all(
+        store.clone(),
+        Arc::new(Scripted::with(&[("m1", vec![bad])])),
+        config(),
+    )
+    .await;
+    assert_eq!(store.reader().unwrap().dead_letters(10).unwrap().len(), 1);
+
+    let replayed = Admin::open(&StoreConfig::new(dir.path()).database_path())
+        .unwrap()
+        .replay(&Selection::All)
+        .unwrap();
+    assert_eq!(replayed, 1);
+    let fake = Arc::new(Scripted::default());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config()).unwrap();
+    let task = tokio::spawn(engine.run(async move {
+        let _ = stop_rx.await;
+    }));
+    let started = Instant::now();
+    while fake.attempts("m1").is_empty() && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = stop_tx.send(());
+    task.await.unwrap();
+    assert_eq!(fake.attempts("m1").len(), 1);
+    assert!(store.reader().unwrap().dead_letters(10).unwrap().is_empty());
+}
+
+fn tempdir() -> TempDir {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "inmoment-delivery-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&path).unwrap();
+    TempDir(path)
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
