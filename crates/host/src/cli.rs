@@ -23,6 +23,55 @@ pub enum Command {
     /// Preview the mapping: read Segment events as NDJSON (FILE or stdin) and write one
     /// JSON line per event with the survey settings and the InMoment calls it produces.
     Map(MapArgs),
+    /// Inspect and repair the delivery queue (works while `serve` runs).
+    Queue(QueueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// The data directory of `serve`.
+    #[arg(
+        long,
+        env = "INMOMENT_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: QueueCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Pending, in retry, dead and the oldest pending age, per source (JSON lines).
+    Stats,
+    /// Dead letters: calls that failed for good or ran out of retries.
+    Dead {
+        #[command(subcommand)]
+        command: DeadCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadCommand {
+    /// List dead letters as JSON lines, oldest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Put dead letters back to pending (after fixing the cause, e.g. the token).
+    Replay {
+        /// Replay every dead letter.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Dead letter ids (from `dead list`).
+        ids: Vec<i64>,
+    },
+    /// Delete dead letters that died before the given age (`7d`, `12h`, `30m`).
+    Purge {
+        #[arg(long)]
+        older_than: String,
+    },
 }
 
 #[derive(Debug, Args)]

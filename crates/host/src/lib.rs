@@ -8,4 +8,5 @@ pub mod handlers_cmd;
 pub mod linked;
 pub mod map_cmd;
 pub mod mapper;
+pub mod queue_cmd;
 pub mod store;

@@ -5,8 +5,9 @@ use std::io::{self, BufReader, BufWriter};
 use std::process::ExitCode;
 
 use clap::Parser;
-use inmoment_host::cli::{Cli, Command};
-use inmoment_host::{handlers_cmd, linked, map_cmd};
+use inmoment_host::cli::{Cli, Command, DeadCommand, QueueCommand};
+use inmoment_host::store::Selection;
+use inmoment_host::{handlers_cmd, linked, map_cmd, queue_cmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -46,6 +47,32 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 );
                 return Ok(ExitCode::from(1));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Queue(args) => {
+            let dir = args.data_dir.as_path();
+            let mut out = io::stdout().lock();
+            let result = match args.command {
+                QueueCommand::Stats => queue_cmd::stats(dir, &mut out),
+                QueueCommand::Dead { command } => match command {
+                    DeadCommand::List { limit } => queue_cmd::dead_list(dir, limit, &mut out),
+                    DeadCommand::Replay { all, ids } => {
+                        if !all && ids.is_empty() {
+                            return Err("dead replay: name dead letter ids or pass --all".into());
+                        }
+                        let selection = if all {
+                            Selection::All
+                        } else {
+                            Selection::Ids(ids)
+                        };
+                        queue_cmd::dead_replay(dir, &selection)
+                            .map(|n| eprintln!("{n} dead letter(s) back to pending"))
+                    }
+                    DeadCommand::Purge { older_than } => queue_cmd::dead_purge(dir, &older_than)
+                        .map(|n| eprintln!("{n} dead letter(s) deleted")),
+                },
+            };
+            result.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
     }

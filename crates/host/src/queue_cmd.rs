@@ -1,0 +1,93 @@
+//! `inmoment-destination queue`: inspect and repair the delivery queue of a data directory,
+//! also while `serve` runs (SQLite WAL lets both use the file).
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::store::{Admin, Reader, Selection, StoreConfig};
+
+/// Why a queue command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("data_dir `{0}`: no store there (start `serve` once, or pass --data-dir)")]
+    NoStore(String),
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("writing output: {0}")]
+    Io(#[from] io::Error),
+    #[error("--older-than `{0}`: expected a number with a unit: 30s, 15m, 12h or 7d")]
+    BadAge(String),
+}
+
+fn database(data_dir: &Path) -> Result<std::path::PathBuf, QueueError> {
+    let path = StoreConfig::new(data_dir).database_path();
+    if !path.exists() {
+        return Err(QueueError::NoStore(data_dir.display().to_string()));
+    }
+    Ok(path)
+}
+
+/// One JSON line per source: pending, in retry, dead, oldest pending age.
+pub fn stats(data_dir: &Path, out: &mut impl Write) -> Result<(), QueueError> {
+    let reader = Reader::open(&database(data_dir)?)?;
+    for source in reader.stats(chrono::Utc::now().timestamp_millis())? {
+        serde_json::to_writer(&mut *out, &source).map_err(io::Error::from)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Dead letters as JSON lines, oldest first.
+pub fn dead_list(data_dir: &Path, limit: usize, out: &mut impl Write) -> Result<(), QueueError> {
+    let reader = Reader::open(&database(data_dir)?)?;
+    for letter in reader.dead_letters(limit)? {
+        serde_json::to_writer(&mut *out, &letter).map_err(io::Error::from)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Puts dead letters back to pending; returns how many.
+pub fn dead_replay(data_dir: &Path, selection: &Selection) -> Result<usize, QueueError> {
+    Ok(Admin::open(&database(data_dir)?)?.replay(selection)?)
+}
+
+/// Deletes dead letters older than `age` (e.g. `7d`); returns how many.
+pub fn dead_purge(data_dir: &Path, age: &str) -> Result<usize, QueueError> {
+    let age = parse_age(age).ok_or_else(|| QueueError::BadAge(age.to_string()))?;
+    let cutoff = chrono::Utc::now().timestamp_millis()
+        - i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2);
+    Ok(Admin::open(&database(data_dir)?)?.purge_older_than(cutoff)?)
+}
+
+/// `30s`, `15m`, `12h`, `7d`.
+pub fn parse_age(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let number: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let seconds = match unit {
+        's' => number,
+        'm' => number.checked_mul(60)?,
+        'h' => number.checked_mul(3600)?,
+        'd' => number.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_with_units() {
+        assert_eq!(parse_age("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_age("12h"), Some(Duration::from_secs(43_200)));
+        assert_eq!(parse_age("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_age("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_age("7"), None);
+        assert_eq!(parse_age("d"), None);
+        assert_eq!(parse_age("7w"), None);
+    }
+}

@@ -1,0 +1,131 @@
+//! `inmoment-destination queue` on a real data directory, through the built binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
+
+use std::process::Command;
+
+use inmoment_core::{AccountToken, Event, Settings};
+use inmoment_host::accept::{Acceptor, Source};
+use inmoment_host::linked::registry;
+use inmoment_host::store::{Settlement, Store, StoreConfig};
+use serde_json::{json, Value};
+
+fn queue(dir: &std::path::Path, args: &[&str]) -> (i32, Vec<Value>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
+        .arg("queue")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        output.status.code().unwrap(),
+        lines,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn stats_list_replay_and_purge() {
+    let dir = std::env::temp_dir().join(format!("inmoment-queue-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(StoreConfig::new(&dir), registry().unwrap()).unwrap();
+    let source = Source {
+        name: "web".into(),
+        settings: Settings::new(AccountToken::parse("NPS-4aeb53c1").unwrap()),
+    };
+    let events = ["m1", "m2", "m3"].map(|id| {
+        Event::from_value(
+            json!({"type":"track","messageId":id,"userId":"ann","event":"E"}),
+            None,
+        )
+        .unwrap()
+    });
+    store.accept(&source, events.to_vec()).await.unwrap();
+    let first = store
+        .reader()
+        .unwrap()
+        .head_of("web", "ann")
+        .unwrap()
+        .unwrap();
+    store
+        .settle(vec![Settlement::Dead {
+            id: first.id,
+            attempts: 1,
+            status: Some(401),
+            reason: "check the Account Token".into(),
+        }])
+        .await
+        .unwrap();
+    store
+        .settle(vec![Settlement::Retry {
+            id: first.id + 1,
+            attempts: 2,
+            next_attempt_ms: 0,
+            error: "HTTP 503".into(),
+        }])
+        .await
+        .unwrap();
+
+    let (code, stats, _) = queue(&dir, &["stats"]);
+    assert_eq!(code, 0);
+    assert_eq!(stats.len(), 1);
+    assert_eq!(
+        (
+            stats[0]["source"].as_str(),
+            stats[0]["pending"].as_i64(),
+            stats[0]["in_retry"].as_i64(),
+            stats[0]["dead"].as_i64()
+        ),
+        (Some("web"), Some(2), Some(1), Some(1))
+    );
+
+    let (_, dead, _) = queue(&dir, &["dead", "list"]);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["messageId"], "m1");
+    assert_eq!(dead[0]["status"], 401);
+    assert_eq!(dead[0]["reason"], "check the Account Token");
+    assert_eq!(dead[0]["call"]["call"], "eligibility_check");
+
+    let (code, _, err) = queue(&dir, &["dead", "replay"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--all"), "{err}");
+    let (code, _, err) = queue(&dir, &["dead", "replay", &first.id.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 dead letter(s) back to pending"));
+    assert_eq!(
+        store
+            .reader()
+            .unwrap()
+            .head_of("web", "ann")
+            .unwrap()
+            .unwrap()
+            .id,
+        first.id,
+        "replayed call keeps its place"
+    );
+
+    store
+        .settle(vec![Settlement::Dead {
+            id: first.id,
+            attempts: 2,
+            status: Some(400),
+            reason: "bad".into(),
+        }])
+        .await
+        .unwrap();
+    let (_, _, err) = queue(&dir, &["dead", "purge", "--older-than", "1h"]);
+    assert!(err.contains("0 dead letter(s) deleted"), "{err}");
+    let (code, _, err) = queue(&dir, &["dead", "purge", "--older-than", "soon"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--older-than `soon`"), "{err}");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let (_, _, err) = queue(&dir, &["dead", "purge", "--older-than", "0s"]);
+    assert!(err.contains("1 dead letter(s) deleted"), "{err}");
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
