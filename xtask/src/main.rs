@@ -2,7 +2,10 @@
 //!
 //! - `ci`: format check, clippy with `-D warnings`, then every test; each step prints its
 //!   name and time, and a failure stops with a one-line hint.
-//! - `bench`: the mapping benchmark (criterion), release build.
+//! - `bench`: measures mapping, the bare-server limit, ingest, end to end and backlog, and
+//!   writes `BENCHMARKS.md` (see `bench.rs`).
+
+mod bench;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -33,35 +36,30 @@ const CI: &[Step] = &[
     },
 ];
 
-const BENCH: &[Step] = &[Step {
-    name: "bench mapping",
-    args: &[
-        "bench",
-        "-p",
-        "inmoment-host",
-        "--bench",
-        "mapping",
-        "--",
-        "--noplot",
-    ],
-    hint: "the mapping benchmark failed to build or run",
-}];
-
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
-    let steps = match args.first().map(String::as_str) {
-        Some("ci") => CI,
-        Some("bench") => BENCH,
+    match args.first().map(String::as_str) {
+        Some("ci") => run(CI),
+        Some("bench") => match bench::run(&cargo(), &project_root()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("==> bench FAILED: {message}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench>\n  ci     fmt check, clippy -D warnings, all tests\n  bench  mapping benchmark (criterion)");
-            return ExitCode::from(2);
+            eprintln!("usage: cargo xtask <ci|bench>\n  ci     fmt check, clippy -D warnings, all tests\n  bench  throughput, latency and memory figures into BENCHMARKS.md");
+            ExitCode::from(2)
         }
-    };
-    run(steps)
+    }
+}
+
+fn cargo() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
 fn run(steps: &[Step]) -> ExitCode {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let cargo = cargo();
     let root = project_root();
     let started = Instant::now();
     for step in steps {
