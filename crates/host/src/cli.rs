@@ -25,6 +25,22 @@ pub enum Command {
     Map(MapArgs),
     /// Inspect and repair the delivery queue (works while `serve` runs).
     Queue(QueueArgs),
+    /// Run the HTTP server: Segment's Tracking API in, InMoment calls out.
+    Serve(Box<ServeArgs>),
+}
+
+/// `serve`: every configuration key is a flag, an `INMOMENT_<KEY>` variable or a key of
+/// the `--config` file (flag > variable > file).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "INMOMENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    #[command(flatten)]
+    pub flags: crate::config::ConfigFlags,
 }
 
 #[derive(Debug, Args)]

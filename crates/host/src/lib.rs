@@ -3,10 +3,15 @@
 
 pub mod accept;
 pub mod cli;
+pub mod config;
 pub mod delivery;
 pub mod handlers_cmd;
+pub mod ingest;
 pub mod linked;
 pub mod map_cmd;
 pub mod mapper;
+pub mod metrics;
 pub mod queue_cmd;
+pub mod serve;
+pub mod service;
 pub mod store;

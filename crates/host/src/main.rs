@@ -3,11 +3,16 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
-use inmoment_host::cli::{Cli, Command, DeadCommand, QueueCommand};
+use inmoment_core::Registry;
+use inmoment_host::cli::{Cli, Command, DeadCommand, QueueCommand, ServeArgs};
+use inmoment_host::config::Config;
+use inmoment_host::delivery::InMomentDeliver;
 use inmoment_host::store::Selection;
-use inmoment_host::{handlers_cmd, linked, map_cmd, queue_cmd};
+use inmoment_host::{handlers_cmd, linked, map_cmd, queue_cmd, serve, service};
+use tokio::net::TcpListener;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -75,5 +80,39 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             result.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve(args) => serve_command(*args, registry),
     }
+}
+
+/// `serve`: the configuration is complete and valid before anything listens.
+fn serve_command(args: ServeArgs, registry: Registry) -> Result<ExitCode, String> {
+    let config =
+        Config::from_process(args.config.as_deref(), &args.flags).map_err(|e| e.to_string())?;
+    if args.print_config {
+        print!("{}", config.redacted_toml());
+        return Ok(ExitCode::SUCCESS);
+    }
+    serve::init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let deliver = Arc::new(InMomentDeliver::from_config(&config)?);
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            format!(
+                "listen (INMOMENT_LISTEN): cannot listen on {}: {e}",
+                config.listen
+            )
+        })?;
+        service::run(
+            config,
+            registry,
+            deliver,
+            listener,
+            serve::shutdown_signal(),
+        )
+        .await
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

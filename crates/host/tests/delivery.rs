@@ -63,7 +63,10 @@ impl Deliver for Scripted {
         let mut script = self.script.lock().unwrap();
         match script.get_mut(&id) {
             Some(steps) if !steps.is_empty() => steps.remove(0),
-            _ => Attempt::Delivered { status: 200 },
+            _ => Attempt::Delivered {
+                status: 200,
+                eligible: None,
+            },
         }
     }
 }

@@ -8,8 +8,8 @@ use inmoment_core::InMomentCall;
 /// The result of sending one call once (after any in-process retries of the sender).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attempt {
-    /// InMoment answered success.
-    Delivered { status: u16 },
+    /// InMoment answered success; `eligible` is the eligibility server's answer.
+    Delivered { status: u16, eligible: Option<bool> },
     /// Worth trying again later (connection errors, timeouts, 408, 429, 5xx but 501).
     Retry {
         status: Option<u16>,
@@ -31,8 +31,12 @@ pub trait Deliver: Send + Sync + 'static {
 pub trait DeliveryObserver: Send + Sync + 'static {
     /// `outcome` is `delivered`, `retry` or `dead`; `age` is accepted → now.
     fn settled(&self, kind: &str, outcome: &str, status: Option<u16>, age: Duration);
+    /// The eligibility server's answer to a delivered check.
+    fn eligibility(&self, _eligible: bool) {}
     /// Calls waiting in the store after a settlement.
     fn queue_depth(&self, pending: u64);
+    /// Calls parked as dead letters (refreshed after each dead letter and periodically).
+    fn dead_letters(&self, _count: u64) {}
 }
 
 /// For tests and tools that need no metrics.

@@ -119,6 +119,7 @@ impl<D: Deliver> Engine<D> {
                 _ = rescan.tick() => {
                     self.cursor = 0;
                     self.at_end = false;
+                    self.report_dead_letters();
                 }
             }
         }
@@ -217,12 +218,17 @@ impl<D: Deliver> Engine<D> {
             let key = (call.source.clone(), call.user_key.clone());
             let kind = call.call.kind();
             let (update, outcome, status, retry_at) = match attempt {
-                Attempt::Delivered { status } => (
-                    Settlement::Delivered { id: call.id },
-                    "delivered",
-                    Some(status),
-                    None,
-                ),
+                Attempt::Delivered { status, eligible } => {
+                    if let Some(eligible) = eligible {
+                        self.observer.eligibility(eligible);
+                    }
+                    (
+                        Settlement::Delivered { id: call.id },
+                        "delivered",
+                        Some(status),
+                        None,
+                    )
+                }
                 Attempt::Permanent { status, reason } => {
                     tracing::warn!(kind, status, %reason, attempts, "Delivery failed for good; parked as a dead letter.");
                     (
@@ -286,6 +292,7 @@ impl<D: Deliver> Engine<D> {
             updates.push(update);
             next.push((key, retry_at));
         }
+        let any_dead = updates.iter().any(|u| matches!(u, Settlement::Dead { .. }));
         if let Err(error) = self.store.settle(updates).await {
             tracing::error!(%error, "Could not record delivery results; they stay pending and are retried.");
             for (key, _) in next {
@@ -294,6 +301,9 @@ impl<D: Deliver> Engine<D> {
             return;
         }
         self.observer.queue_depth(self.store.pending_calls());
+        if any_dead {
+            self.report_dead_letters();
+        }
         for (key, retry_at) in next {
             match retry_at {
                 Some(at) => {
@@ -309,6 +319,13 @@ impl<D: Deliver> Engine<D> {
                     }
                 }
             }
+        }
+    }
+
+    fn report_dead_letters(&self) {
+        match self.reader.dead_letter_count() {
+            Ok(count) => self.observer.dead_letters(count),
+            Err(error) => tracing::warn!(%error, "Could not count dead letters."),
         }
     }
 

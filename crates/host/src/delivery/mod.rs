@@ -8,7 +8,9 @@
 mod attempt;
 mod backoff;
 mod engine;
+mod inmoment;
 
 pub use attempt::{Attempt, Deliver, DeliveryObserver, NoObserver};
 pub use backoff::{Backoff, Jitter};
 pub use engine::{DeliveryConfig, Engine};
+pub use inmoment::InMomentDeliver;

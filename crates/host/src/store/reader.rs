@@ -123,6 +123,13 @@ impl Reader {
         Ok(by_source.into_values().collect())
     }
 
+    pub fn dead_letter_count(&self) -> rusqlite::Result<u64> {
+        let count: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM dead_letters", [], |row| row.get(0))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     pub fn dead_letters(&self, limit: usize) -> rusqlite::Result<Vec<DeadLetter>> {
         let mut stmt = self.conn.prepare(
             "SELECT id, source, user_key, message_id, kind, attempts, accepted_at_ms, died_at_ms, status, reason, body

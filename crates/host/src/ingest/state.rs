@@ -1,0 +1,65 @@
+//! What every handler needs, built once from the [`Config`] and passed with `with_state`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tower::ServiceExt as _;
+
+use super::auth::WriteKeys;
+use super::error::ApiError;
+use super::stack::{pipeline, Pipeline};
+use super::{respond, ItemResult, Submission};
+use crate::accept::Acceptor;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// The shared state of the HTTP app.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub keys: Arc<WriteKeys>,
+    pub acceptor: Arc<dyn Acceptor>,
+    pub metrics: Arc<Metrics>,
+    pipeline: Pipeline,
+    shutting_down: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, acceptor: Arc<dyn Acceptor>, metrics: Arc<Metrics>) -> Self {
+        AppState {
+            keys: Arc::new(WriteKeys::new(&config)),
+            pipeline: pipeline(&config, acceptor.clone()),
+            config,
+            acceptor,
+            metrics,
+            shutting_down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Runs one request's events through the stack, then counts and logs the results.
+    pub async fn submit(&self, submission: Submission) -> Result<Vec<ItemResult>, ApiError> {
+        let source = submission.source.clone();
+        match self.pipeline.clone().oneshot(submission).await {
+            Ok(results) => {
+                respond::record(&self.metrics, &source.name, &results);
+                Ok(results)
+            }
+            Err(error) => {
+                let error = respond::stack_error(&error);
+                self.metrics.handler_error(error.code.as_str());
+                tracing::warn!(source = %source.name, code = error.code.as_str(), error = %error.message, "Events not stored; the client is asked to retry.");
+                Err(error)
+            }
+        }
+    }
+
+    /// From now on `/readyz` answers 503, so load balancers stop sending.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+    }
+
+    /// Ready: configured, not shutting down, and the acceptor can take events.
+    pub fn ready(&self) -> bool {
+        !self.shutting_down.load(Ordering::Relaxed) && self.acceptor.ready()
+    }
+}

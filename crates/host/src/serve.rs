@@ -1,0 +1,185 @@
+//! The HTTP server of `serve`: assembles the app (ingest, health and metrics routes,
+//! request tracing and latency) and runs it until a shutdown signal, finishing in-flight
+//! requests within `shutdown_deadline_ms`.
+
+use std::future::{Future, IntoFuture as _};
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::accept::Acceptor;
+use crate::config::{Config, LogFormat};
+use crate::ingest::{self, ApiError, AppState, ErrorCode};
+use crate::metrics::Metrics;
+
+/// Builds the whole HTTP app; testable with `oneshot`, no socket needed.
+pub fn app(state: AppState) -> Router {
+    ingest::routes::router()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), measure))
+        // The span names method and path only: the query may hold a `writeKey`.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight requests finish for at most `shutdown_deadline`, and returns.
+pub async fn serve(
+    config: Config,
+    acceptor: Arc<dyn Acceptor>,
+    metrics: Arc<Metrics>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let deadline = config.shutdown_deadline;
+    let state = AppState::new(Arc::new(config), acceptor, metrics);
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal_state = state.clone();
+    let signal = async move {
+        shutdown.await;
+        signal_state.begin_shutdown();
+        tracing::info!(
+            deadline_ms = deadline.as_millis() as u64,
+            "Shutting down: no new connections; finishing requests in flight."
+        );
+        let _ = stopping.send(());
+    };
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "Listening.");
+    }
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline_passed = async move {
+        match stopped.await {
+            Ok(()) => tokio::time::sleep(deadline).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = server => {
+            tracing::info!("Stopped.");
+            result
+        }
+        () = deadline_passed => {
+            tracing::warn!("Shutdown deadline passed with requests in flight; they are cut off (nothing of theirs was acknowledged).");
+            Ok(())
+        }
+    }
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Structured logs on stderr: readable text by default, JSON for log collectors.
+/// `RUST_LOG` overrides the default level (`info`).
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .with_writer(io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Counts every request by route and status, with its latency.
+async fn measure(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    let route = route
+        .strip_prefix('/')
+        .filter(|r| r.starts_with('/'))
+        .unwrap_or(route);
+    let route = route.to_string();
+    let response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    state
+        .metrics
+        .request(&route, response.status().as_u16(), seconds);
+    response
+}
+
+/// Alive: the process answers.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready: configured, not shutting down, and the acceptor can take events.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.ready() {
+        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready"})),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "no such endpoint; events go to /v1/track, /v1/identify, /v1/page, /v1/batch, …",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this endpoint takes POST with a JSON body",
+    )
+}

@@ -1,0 +1,97 @@
+//! The whole service under one shutdown: the durable store, delivery to InMoment, and the
+//! HTTP ingest. Shutdown stops ingest first (no new events), then lets delivery finish the
+//! attempts in flight within the deadline, then closes the store; whatever is left stays
+//! pending for the next start.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use inmoment_core::Registry;
+use tokio::net::TcpListener;
+
+use crate::accept::Acceptor;
+use crate::config::Config;
+use crate::delivery::{Backoff, Deliver, DeliveryConfig, DeliveryObserver, Engine};
+use crate::metrics::Metrics;
+use crate::serve;
+use crate::store::{Store, StoreConfig};
+
+/// The store settings of a service config.
+pub fn store_config(config: &Config) -> StoreConfig {
+    let mut store = StoreConfig::new(&config.data_dir);
+    store.dedup_window = config.dedup_window;
+    store.max_pending_calls = config.max_pending_calls;
+    store.max_bytes = config.store_max_bytes;
+    store
+}
+
+/// The delivery engine settings of a service config.
+pub fn delivery_config(config: &Config) -> DeliveryConfig {
+    DeliveryConfig {
+        max_in_flight: config.delivery.concurrency.max(1) * 4,
+        backoff: Backoff {
+            base: config.delivery.retry_base,
+            cap: config.delivery.retry_cap,
+            max_elapsed: config.delivery.retry_max,
+        },
+        shutdown_deadline: config.shutdown_deadline,
+        ..DeliveryConfig::default()
+    }
+}
+
+/// Feeds delivery results into the Prometheus metrics.
+pub struct MetricsObserver(pub Arc<Metrics>);
+
+impl DeliveryObserver for MetricsObserver {
+    fn settled(&self, kind: &str, outcome: &str, status: Option<u16>, age: Duration) {
+        self.0.delivery(kind, outcome, status);
+        if outcome == "delivered" {
+            self.0.delivery_latency(age.as_secs_f64());
+        }
+    }
+
+    fn queue_depth(&self, pending: u64) {
+        self.0.queue_depth(pending);
+    }
+
+    fn dead_letters(&self, count: u64) {
+        self.0.dead_letters(count);
+    }
+
+    fn eligibility(&self, eligible: bool) {
+        self.0.eligibility(eligible);
+    }
+}
+
+/// Opens the store, starts delivery with `deliver`, and serves HTTP on `listener` until
+/// `shutdown` resolves.
+pub async fn run<D: Deliver>(
+    config: Config,
+    registry: Registry,
+    deliver: Arc<D>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let store = Arc::new(Store::open(store_config(&config), registry).map_err(|e| e.to_string())?);
+    let metrics = Arc::new(Metrics::new());
+    metrics.queue_depth(store.pending_calls());
+    let observer = Arc::new(MetricsObserver(metrics.clone()));
+    let engine = Engine::new(store.clone(), deliver, observer, delivery_config(&config))
+        .map_err(|e| format!("data_dir `{}`: {e}", config.data_dir.display()))?;
+
+    let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
+    let delivery = tokio::spawn(engine.run(async move {
+        let _ = delivery_stopped.await;
+    }));
+    let acceptor: Arc<dyn Acceptor> = store.clone();
+    let served = serve::serve(config, acceptor, metrics, listener, shutdown).await;
+
+    let _ = stop_delivery.send(());
+    if let Err(error) = delivery.await {
+        tracing::error!(%error, "Delivery stopped abnormally; pending calls stay in the store.");
+    }
+    store.close();
+    tracing::info!(pending = store.pending_calls(), "Store closed.");
+    served.map_err(|e| format!("server failed: {e}"))
+}

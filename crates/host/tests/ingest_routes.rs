@@ -1,0 +1,179 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Every endpoint answers in the shape of Segment's Tracking API, over real HTTP.
+
+mod ingest_support;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use inmoment_core::EventType;
+use inmoment_host::ingest::AppState;
+use inmoment_host::metrics::Metrics;
+use serde_json::json;
+use tower::ServiceExt as _;
+
+use ingest_support::{config, memory, Server};
+
+/// One body that every call type accepts: the path decides the type.
+fn universal_event(id: &str) -> serde_json::Value {
+    json!({"type":"identify","messageId":id,"userId":"u-1","event":"Signed Up","groupId":"g-1","previousId":"p-1"})
+}
+
+#[tokio::test]
+async fn each_single_endpoint_takes_its_type_from_the_path() {
+    let acceptor = memory();
+    let server = Server::start(config(), acceptor.clone()).await;
+    let paths = [
+        ("/v1/identify", EventType::Identify),
+        ("/v1/track", EventType::Track),
+        ("/v1/page", EventType::Page),
+        ("/v1/screen", EventType::Screen),
+        ("/v1/group", EventType::Group),
+        ("/v1/alias", EventType::Alias),
+        ("/v1/i", EventType::Identify),
+        ("/v1/t", EventType::Track),
+        ("/v1/p", EventType::Page),
+        ("/v1/s", EventType::Screen),
+        ("/v1/g", EventType::Group),
+        ("/v1/a", EventType::Alias),
+    ];
+    for (n, (path, _)) in paths.iter().enumerate() {
+        let reply = server
+            .post_json(path, &universal_event(&format!("m-{n}")))
+            .await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        assert_eq!(reply.json(), json!({"success": true}), "{path}");
+    }
+    let types: Vec<EventType> = acceptor.events().iter().map(|e| e.event_type()).collect();
+    let expected: Vec<EventType> = paths.iter().map(|(_, t)| *t).collect();
+    assert_eq!(types, expected);
+}
+
+#[tokio::test]
+async fn batch_and_import_and_b_take_the_batch_envelope() {
+    let acceptor = memory();
+    let server = Server::start(config(), acceptor.clone()).await;
+    for (n, path) in ["/v1/batch", "/v1/import", "/v1/b"].iter().enumerate() {
+        let body = json!({"batch":[
+            {"type":"track","event":"Clicked","userId":"u","messageId":format!("t-{n}")},
+            {"type":"page","name":"Home","anonymousId":"a","messageId":format!("p-{n}")}
+        ]});
+        let reply = server.post_json(path, &body).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        assert_eq!(
+            reply.json(),
+            json!({"success":true,"results":[
+                {"index":0,"status":"accepted"},{"index":1,"status":"accepted"}
+            ]}),
+            "{path}"
+        );
+    }
+    assert_eq!(acceptor.events().len(), 6);
+}
+
+#[tokio::test]
+async fn a_doubled_leading_slash_is_served() {
+    let acceptor = memory();
+    let server = Server::start(config(), acceptor.clone()).await;
+    let track = server
+        .post_json("//v1/track", &json!({"userId":"u","event":"E"}))
+        .await;
+    assert_eq!(track.status, 200, "{}", track.text());
+    let batch = server
+        .post_json(
+            "//v1/batch",
+            &json!({"batch":[{"type":"identify","userId":"u"}]}),
+        )
+        .await;
+    assert_eq!(batch.status, 200, "{}", batch.text());
+    assert_eq!(acceptor.events().len(), 2);
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let server = Server::start(config(), memory()).await;
+    server
+        .post_json("/v1/track", &json!({"userId":"u","event":"E"}))
+        .await;
+    server.post_json("/v1/track", &json!({"userId":"u"})).await;
+
+    let health = server.get("/healthz").await;
+    assert_eq!(
+        (health.status, health.json()),
+        (200, json!({"status":"ok"}))
+    );
+    let ready = server.get("/readyz").await;
+    assert_eq!(
+        (ready.status, ready.json()),
+        (200, json!({"status":"ready"}))
+    );
+
+    let metrics = server.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = metrics.text();
+    for line in [
+        "inmoment_events_received_total{type=\"track\"} 2",
+        "inmoment_events_accepted_total{type=\"track\"} 1",
+        "inmoment_events_rejected_total{type=\"track\",reason=\"invalid_event\"} 1",
+        "inmoment_http_requests_total{route=\"/v1/track\",status=\"200\"} 1",
+        "inmoment_http_requests_total{route=\"/v1/track\",status=\"400\"} 1",
+        "inmoment_http_request_duration_seconds_count",
+        "inmoment_queue_depth 0",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+}
+
+fn state() -> AppState {
+    AppState::new(Arc::new(config()), memory(), Arc::new(Metrics::new()))
+}
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods_answer_json() {
+    let app = inmoment_host::serve::app(state());
+    let missing = app
+        .clone()
+        .oneshot(Request::post("/v2/track").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let body = axum::body::to_bytes(missing.into_body(), 10_000)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "not_found");
+
+    let wrong = app
+        .oneshot(Request::get("/v1/track").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body = axum::body::to_bytes(wrong.into_body(), 10_000)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "method_not_allowed");
+    assert!(body["message"].is_string());
+}
+
+#[tokio::test]
+async fn readyz_follows_the_acceptor() {
+    let unavailable = ingest_support::UnavailableAcceptor {
+        retry_after: std::time::Duration::from_secs(1),
+    };
+    let state = AppState::new(
+        Arc::new(config()),
+        Arc::new(unavailable),
+        Arc::new(Metrics::new()),
+    );
+    let reply = inmoment_host::serve::app(state)
+        .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
