@@ -27,6 +27,15 @@ pub enum Command {
     Queue(QueueArgs),
     /// Run the HTTP server: Segment's Tracking API in, InMoment calls out.
     Serve(Box<ServeArgs>),
+    /// Run the InMoment sandbox (a faithful fake of InMoment's API) to try a tracking plan.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: String,
 }
 
 /// `serve`: every configuration key is a flag, an `INMOMENT_<KEY>` variable or a key of
@@ -39,6 +48,10 @@ pub struct ServeArgs {
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Run with an in-process InMoment sandbox, its demo account and the demo write key:
+    /// nothing to set up, nothing reaches the real InMoment.
+    #[arg(long)]
+    pub demo: bool,
     #[command(flatten)]
     pub flags: crate::config::ConfigFlags,
 }

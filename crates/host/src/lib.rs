@@ -5,6 +5,7 @@ pub mod accept;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod demo;
 pub mod handlers_cmd;
 pub mod ingest;
 pub mod linked;

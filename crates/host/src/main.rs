@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use clap::Parser;
 use inmoment_core::Registry;
-use inmoment_host::cli::{Cli, Command, DeadCommand, QueueCommand, ServeArgs};
+use inmoment_host::cli::{Cli, Command, DeadCommand, QueueCommand, SandboxArgs, ServeArgs};
 use inmoment_host::config::Config;
 use inmoment_host::delivery::InMomentDeliver;
 use inmoment_host::store::Selection;
-use inmoment_host::{handlers_cmd, linked, map_cmd, queue_cmd, serve, service};
+use inmoment_host::{demo, handlers_cmd, linked, map_cmd, queue_cmd, serve, service};
+use inmoment_sandbox::{Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
 
 fn main() -> ExitCode {
@@ -81,23 +82,32 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => serve_command(*args, registry),
+        Command::Sandbox(args) => sandbox_command(args),
     }
 }
 
 /// `serve`: the configuration is complete and valid before anything listens.
 fn serve_command(args: ServeArgs, registry: Registry) -> Result<ExitCode, String> {
-    let config =
-        Config::from_process(args.config.as_deref(), &args.flags).map_err(|e| e.to_string())?;
-    if args.print_config {
-        print!("{}", config.redacted_toml());
-        return Ok(ExitCode::SUCCESS);
-    }
-    serve::init_logging(config.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = runtime()?;
     runtime.block_on(async move {
+        let mut demo_sandbox = None;
+        let config = if args.demo {
+            let sandbox = Sandbox::start(SandboxConfig::default())
+                .await
+                .map_err(|e| format!("cannot start the demo sandbox: {e}"))?;
+            let env = demo::environment(sandbox.base_url());
+            let config = Config::load(args.config.as_deref(), &env, &args.flags);
+            demo_sandbox = Some(sandbox);
+            config
+        } else {
+            Config::from_process(args.config.as_deref(), &args.flags)
+        }
+        .map_err(|e| e.to_string())?;
+        if args.print_config {
+            print!("{}", config.redacted_toml());
+            return Ok(());
+        }
+        serve::init_logging(config.log_format);
         let deliver = Arc::new(InMomentDeliver::from_config(&config)?);
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             format!(
@@ -105,14 +115,35 @@ fn serve_command(args: ServeArgs, registry: Registry) -> Result<ExitCode, String
                 config.listen
             )
         })?;
-        service::run(
-            config,
-            registry,
-            deliver,
-            listener,
-            serve::shutdown_signal(),
-        )
-        .await
+        let mut delivery = service::delivery_config(&config);
+        if let Some(sandbox) = &demo_sandbox {
+            let listen = listener.local_addr().map_err(|e| e.to_string())?;
+            println!("{}", demo::banner(listen, &sandbox.base_url()));
+            delivery.log_deliveries = true;
+        }
+        service::run(config, registry, deliver, delivery, listener, serve::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sandbox`: the fake InMoment on its own, until ctrl-c or SIGTERM.
+fn sandbox_command(args: SandboxArgs) -> Result<ExitCode, String> {
+    runtime()?.block_on(async move {
+        let listener = TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| format!("--listen: cannot listen on {}: {e}", args.listen))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("InMoment sandbox on http://{address} (account {}, client id {}); requests it received: http://{address}/_sandbox/requests", demo::ACCOUNT_TOKEN, demo::CLIENT_ID);
+        inmoment_sandbox::serve(listener, SandboxConfig::default(), serve::shutdown_signal())
+            .await
+            .map_err(|e| format!("sandbox failed: {e}"))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }

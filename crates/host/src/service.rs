@@ -70,6 +70,7 @@ pub async fn run<D: Deliver>(
     config: Config,
     registry: Registry,
     deliver: Arc<D>,
+    delivery: DeliveryConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
@@ -77,7 +78,7 @@ pub async fn run<D: Deliver>(
     let metrics = Arc::new(Metrics::new());
     metrics.queue_depth(store.pending_calls());
     let observer = Arc::new(MetricsObserver(metrics.clone()));
-    let engine = Engine::new(store.clone(), deliver, observer, delivery_config(&config))
+    let engine = Engine::new(store.clone(), deliver, observer, delivery)
         .map_err(|e| format!("data_dir `{}`: {e}", config.data_dir.display()))?;
 
     let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -29,6 +29,8 @@ pub struct DeliveryConfig {
     pub rescan_every: Duration,
     /// After shutdown is asked, in-flight attempts get this long to finish.
     pub shutdown_deadline: Duration,
+    /// Log every delivered call at info level (the demo); otherwise at debug.
+    pub log_deliveries: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -43,6 +45,7 @@ impl Default for DeliveryConfig {
             scan_batch: 512,
             rescan_every: Duration::from_secs(30),
             shutdown_deadline: Duration::from_secs(10),
+            log_deliveries: false,
         }
     }
 }
@@ -221,6 +224,11 @@ impl<D: Deliver> Engine<D> {
                 Attempt::Delivered { status, eligible } => {
                     if let Some(eligible) = eligible {
                         self.observer.eligibility(eligible);
+                    }
+                    if self.config.log_deliveries {
+                        tracing::info!(kind, status, ?eligible, user = %call.user_key, message_id = call.call.message_id(), "Delivered.");
+                    } else {
+                        tracing::debug!(kind, status, ?eligible, message_id = call.call.message_id(), "Delivered.");
                     }
                     (
                         Settlement::Delivered { id: call.id },
