@@ -29,5 +29,5 @@ pub use headers::{rate_limit_remaining, rate_limit_reset, retry_after};
 pub use outcome::{Delivered, EligibilityAnswer};
 pub use request::{form_encode, Endpoints, WireRequest};
 pub use retry::DeliveryPolicy;
-pub use service::{http_client, InMomentClient};
+pub use service::{http_client, http_client_builder, InMomentClient};
 pub use stack::{delivery_stack, DeliveryStack};

@@ -22,6 +22,14 @@ use crate::request::Endpoints;
 /// Builds the HTTP client with our `User-Agent`. Share one across [`InMomentClient`]s (one
 /// per account) through [`InMomentClient::with_http_client`] to share its connection pool.
 pub fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ConfigError> {
+    http_client_builder(config)
+        .build()
+        .map_err(|e| ConfigError::Http(e.to_string()))
+}
+
+/// The settings of [`http_client`], for callers that add their own (a proxy, a pinned
+/// address in tests).
+pub fn http_client_builder(config: &ClientConfig) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(VERSION)
         .connect_timeout(config.connect_timeout)
@@ -29,8 +37,6 @@ pub fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ConfigError
         .timeout(config.stack.attempt_timeout)
         // A redirected POST would silently turn into a GET; a 3xx is a setup error instead.
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| ConfigError::Http(e.to_string()))
 }
 
 struct Shared {

@@ -31,7 +31,8 @@ pub type DeliveryStack = BoxCloneService<InMomentCall, Delivered, DeliveryError>
 /// 5. **The client**, whose `poll_ready` also waits out InMoment's own rate-limit window
 ///    before each attempt.
 ///
-/// Calls that need `Buffer` must run inside a tokio runtime.
+/// With `rate_limit_per_minute` set, call this inside a tokio runtime: the shared window
+/// runs in a spawned task.
 pub fn delivery_stack<S>(inner: S, config: &StackConfig) -> DeliveryStack
 where
     S: Service<InMomentCall, Response = Delivered, Error = DeliveryError> + Clone + Send + 'static,

@@ -47,9 +47,18 @@ mod tests {
     #[test]
     fn demo_forces_the_account_and_the_urls() {
         let env = environment("http://127.0.0.1:9".into());
-        assert_eq!(env("INMOMENT_ACCOUNT_TOKEN").as_deref(), Some(ACCOUNT_TOKEN));
-        assert_eq!(env("INMOMENT_API_URL").as_deref(), Some("http://127.0.0.1:9"));
-        assert_eq!(env("INMOMENT_ELIGIBILITY_URL").as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(
+            env("INMOMENT_ACCOUNT_TOKEN").as_deref(),
+            Some(ACCOUNT_TOKEN)
+        );
+        assert_eq!(
+            env("INMOMENT_API_URL").as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(
+            env("INMOMENT_ELIGIBILITY_URL").as_deref(),
+            Some("http://127.0.0.1:9")
+        );
         assert_eq!(env("INMOMENT_WRITE_KEYS").as_deref(), Some(WRITE_KEY));
         assert_eq!(env("INMOMENT_CLIENT_SECRET"), None);
     }

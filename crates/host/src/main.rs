@@ -121,7 +121,15 @@ fn serve_command(args: ServeArgs, registry: Registry) -> Result<ExitCode, String
             println!("{}", demo::banner(listen, &sandbox.base_url()));
             delivery.log_deliveries = true;
         }
-        service::run(config, registry, deliver, delivery, listener, serve::shutdown_signal()).await
+        service::run(
+            config,
+            registry,
+            deliver,
+            delivery,
+            listener,
+            serve::shutdown_signal(),
+        )
+        .await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -90,6 +90,7 @@ fn config() -> DeliveryConfig {
         scan_batch: 64,
         rescan_every: Duration::from_millis(50),
         shutdown_deadline: Duration::from_secs(2),
+        log_deliveries: false,
     }
 }
 

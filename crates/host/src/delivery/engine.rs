@@ -228,7 +228,13 @@ impl<D: Deliver> Engine<D> {
                     if self.config.log_deliveries {
                         tracing::info!(kind, status, ?eligible, user = %call.user_key, message_id = call.call.message_id(), "Delivered.");
                     } else {
-                        tracing::debug!(kind, status, ?eligible, message_id = call.call.message_id(), "Delivered.");
+                        tracing::debug!(
+                            kind,
+                            status,
+                            ?eligible,
+                            message_id = call.call.message_id(),
+                            "Delivered."
+                        );
                     }
                     (
                         Settlement::Delivered { id: call.id },

@@ -23,12 +23,15 @@ pub struct InMomentDeliver {
     /// Behind a mutex only because the boxed stack is `Send` but not `Sync`; each
     /// delivery clones its own handle and releases the lock at once.
     stacks: HashMap<String, Mutex<DeliveryStack>>,
+    /// Each source's Account Token now, stamped on eligibility checks at send time.
+    tokens: HashMap<String, String>,
 }
 
 impl InMomentDeliver {
     /// One client per configured source, sharing one connection pool.
     pub fn from_config(config: &Config) -> Result<InMomentDeliver, String> {
         let mut stacks = HashMap::new();
+        let mut tokens = HashMap::new();
         let mut http = None;
         for source in &config.sources {
             let settings = &source.source.settings;
@@ -53,10 +56,14 @@ impl InMomentDeliver {
             };
             let service = InMomentClient::with_http_client(client.clone(), pool.clone())
                 .map_err(|e| format!("source `{}`: {e}", source.source.name))?;
+            tokens.insert(
+                source.source.name.clone(),
+                settings.account_token.to_string(),
+            );
             let stack = delivery_stack(service, &client.stack);
             stacks.insert(source.source.name.clone(), Mutex::new(stack));
         }
-        Ok(InMomentDeliver { stacks })
+        Ok(InMomentDeliver { stacks, tokens })
     }
 }
 
@@ -76,6 +83,20 @@ fn stack_config(config: &Config) -> StackConfig {
     }
 }
 
+/// An eligibility check carries the Account Token it was mapped with; send it with the
+/// source's token of now, so dead letters replayed after fixing a wrong token succeed.
+fn with_current_token(call: &InMomentCall, token: Option<&String>) -> InMomentCall {
+    let mut call = call.clone();
+    if let (InMomentCall::EligibilityCheck { request, .. }, Some(token)) = (&mut call, token) {
+        for (key, value) in request.query.0.iter_mut() {
+            if key == "account_token" {
+                value.clone_from(token);
+            }
+        }
+    }
+    call
+}
+
 #[async_trait]
 impl Deliver for InMomentDeliver {
     async fn deliver(&self, source: &str, call: &InMomentCall) -> Attempt {
@@ -89,8 +110,9 @@ impl Deliver for InMomentDeliver {
                 reason: format!("source `{source}` is not configured any more; configure it again, then replay the dead letters"),
             };
         };
+        let call = with_current_token(call, self.tokens.get(source));
         let result = match service.ready().await {
-            Ok(ready) => ready.call(call.clone()).await,
+            Ok(ready) => ready.call(call).await,
             Err(error) => Err(error),
         };
         match result {

@@ -1,0 +1,366 @@
+//! The whole service (HTTP ingest, store, delivery) against the InMoment sandbox over real
+//! HTTP on 127.0.0.1: what InMoment receives, and when.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use inmoment_host::config::{Config, ConfigFlags};
+use inmoment_host::delivery::InMomentDeliver;
+use inmoment_host::linked::registry;
+use inmoment_host::service;
+use inmoment_host::store::{Admin, Reader, Selection, StoreConfig};
+use inmoment_sandbox::{Fault, Sandbox, SandboxConfig};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+const WRITE_KEY: &str = "e2e-key";
+const TOKEN: &str = "NPS-d3m0d3m0";
+
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// Starts the service with millisecond backoffs, InMoment at `inmoment_url`.
+async fn start(data_dir: &Path, inmoment_url: &str, token: &str) -> Running {
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("INMOMENT_ACCOUNT_TOKEN", token.to_string()),
+        ("INMOMENT_WRITE_KEYS", WRITE_KEY.to_string()),
+        ("INMOMENT_ELIGIBILITY_URL", inmoment_url.to_string()),
+        ("INMOMENT_API_URL", inmoment_url.to_string()),
+        ("INMOMENT_DATA_DIR", data_dir.display().to_string()),
+        ("INMOMENT_RETRY_BASE_MS", "2".to_string()),
+        ("INMOMENT_RETRY_CAP_MS", "20".to_string()),
+        ("INMOMENT_DELIVERY_CONCURRENCY", "8".to_string()),
+        ("INMOMENT_SHUTDOWN_DEADLINE_MS", "2000".to_string()),
+    ]);
+    let env = move |name: &str| vars.get(name).cloned();
+    let config = Config::load(None, &env, &ConfigFlags::default()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut delivery = service::delivery_config(&config);
+    delivery.rescan_every = Duration::from_millis(50);
+    let deliver = Arc::new(InMomentDeliver::from_config(&config).unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(service::run(
+        config,
+        registry().unwrap(),
+        deliver,
+        delivery,
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Running {
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+async fn post(addr: SocketAddr, path: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://{addr}{path}"))
+        .basic_auth(WRITE_KEY, Some(""))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn track(id: &str, user: &str, event: &str) -> Value {
+    json!({"type":"track","messageId":id,"userId":user,"event":event})
+}
+
+/// Eligibility checks the sandbox answered, as (external_id, event_name, status), in order.
+fn checks(sandbox: &Sandbox) -> Vec<(String, String, u16)> {
+    sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/eligible.json")
+        .map(|r| {
+            let text = |k: &str| {
+                r.params
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (text("external_id"), text("event_name"), r.status)
+        })
+        .collect()
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn pending(dir: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(StoreConfig::new(dir).database_path()).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_accepted_while_inmoment_is_down_are_all_delivered_when_it_is_up() {
+    let dir = tempdir();
+    let spare = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let inmoment = spare.local_addr().unwrap();
+    drop(spare); // nothing listens: connections are refused
+    let server = start(dir.path(), &format!("http://{inmoment}"), TOKEN).await;
+    let batch: Vec<Value> = (0..60)
+        .map(|i| track(&format!("m{i}"), &format!("u{}", i % 6), &format!("E{i}")))
+        .collect();
+    assert_eq!(
+        post(server.addr, "/v1/batch", json!({"batch": batch}))
+            .await
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await; // a few failed rounds
+    assert_eq!(
+        pending(dir.path()),
+        60,
+        "nothing is lost while InMoment is down"
+    );
+
+    let sandbox = Sandbox::start_on(
+        TcpListener::bind(inmoment).await.unwrap(),
+        SandboxConfig::default(),
+    )
+    .await
+    .unwrap();
+    wait_until("every call delivered", || pending(dir.path()) == 0).await;
+    let delivered = checks(&sandbox);
+    let mut per_event: HashMap<String, usize> = HashMap::new();
+    for (_, event, status) in &delivered {
+        assert_eq!(*status, 200);
+        *per_event.entry(event.clone()).or_default() += 1;
+    }
+    assert_eq!(per_event.len(), 60, "every event reached InMoment");
+    assert!(
+        per_event.values().all(|n| *n == 1),
+        "no event was delivered twice: {per_event:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_500_twice_then_200_takes_three_attempts_and_delivers_once() {
+    let dir = tempdir();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    sandbox.add_fault(Fault::status("eligible", 500).times(Some(2)));
+    let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
+    assert_eq!(
+        post(server.addr, "/v1/track", track("m1", "ann", "Paid"))
+            .await
+            .status(),
+        200
+    );
+    wait_until("delivery", || pending(dir.path()) == 0).await;
+    let statuses: Vec<u16> = checks(&sandbox).into_iter().map(|c| c.2).collect();
+    assert_eq!(statuses, [500, 500, 200]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_400_is_tried_once_and_parked_as_a_dead_letter_with_the_reason() {
+    let dir = tempdir();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    sandbox.add_fault(Fault::status("eligible", 400).body(json!({"error": "bad parameter"})));
+    let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
+    assert_eq!(
+        post(server.addr, "/v1/track", track("m1", "ann", "Paid"))
+            .await
+            .status(),
+        200
+    );
+    let reader = || Reader::open(&StoreConfig::new(dir.path()).database_path()).unwrap();
+    wait_until("a dead letter", || {
+        reader().dead_letter_count().unwrap() == 1
+    })
+    .await;
+    assert_eq!(checks(&sandbox).len(), 1, "one attempt");
+    let dead = reader().dead_letters(10).unwrap();
+    assert_eq!(
+        (
+            dead[0].message_id.as_str(),
+            dead[0].status,
+            dead[0].attempts
+        ),
+        ("m1", Some(400), 1)
+    );
+    assert!(
+        dead[0].reason.contains("bad parameter"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(pending(dir.path()), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_2_delays_the_next_attempt_at_least_2_seconds() {
+    let dir = tempdir();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    sandbox.add_fault(Fault::status("eligible", 429).retry_after(2));
+    let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
+    assert_eq!(
+        post(server.addr, "/v1/track", track("m1", "ann", "Paid"))
+            .await
+            .status(),
+        200
+    );
+    wait_until("the 429", || !checks(&sandbox).is_empty()).await;
+    let refused_at = Instant::now();
+    wait_until("the second attempt", || checks(&sandbox).len() == 2).await;
+    let waited = refused_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1990),
+        "retried after {waited:?}"
+    );
+    assert_eq!(
+        checks(&sandbox).iter().map(|c| c.2).collect::<Vec<_>>(),
+        [429, 200]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_of_one_user_arrive_in_acceptance_order_under_concurrency() {
+    let dir = tempdir();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    sandbox.add_fault(Fault::delay("eligible", 2).times(None));
+    sandbox.add_fault(Fault::status("eligible", 503).after(7).times(Some(5)));
+    let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
+    // Accepted one batch after the other (acceptance order = round order), while
+    // delivery of earlier rounds already runs concurrently across users.
+    for round in 0..10 {
+        let batch: Vec<Value> = (0..20)
+            .map(|u| {
+                track(
+                    &format!("m-{u}-{round}"),
+                    &format!("user-{u}"),
+                    &format!("E{round:02}"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            post(server.addr, "/v1/batch", json!({"batch": batch}))
+                .await
+                .status(),
+            200
+        );
+    }
+    wait_until("all delivered", || pending(dir.path()) == 0).await;
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+    for (user, event, status) in checks(&sandbox) {
+        if status == 200 {
+            seen.entry(user).or_default().push(event);
+        }
+    }
+    assert_eq!(seen.len(), 20);
+    for (user, events) in seen {
+        let expected: Vec<String> = (0..10).map(|r| format!("E{r:02}")).collect();
+        assert_eq!(events, expected, "order of {user}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn dead_letters_from_a_wrong_token_are_delivered_after_the_fix_and_a_replay() {
+    let dir = tempdir();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let wrong = start(dir.path(), &sandbox.base_url(), "NPS-wr0ngt0k3n").await;
+    assert_eq!(
+        post(wrong.addr, "/v1/track", track("m1", "ann", "Paid"))
+            .await
+            .status(),
+        200
+    );
+    let reader = || Reader::open(&StoreConfig::new(dir.path()).database_path()).unwrap();
+    wait_until("the dead letter", || {
+        reader().dead_letter_count().unwrap() == 1
+    })
+    .await;
+    assert!(reader().dead_letters(1).unwrap()[0]
+        .reason
+        .contains("Account Token"));
+    wrong.stop().await;
+
+    let fixed = start(dir.path(), &sandbox.base_url(), TOKEN).await;
+    let replayed = Admin::open(&StoreConfig::new(dir.path()).database_path())
+        .unwrap()
+        .replay(&Selection::All)
+        .unwrap();
+    assert_eq!(replayed, 1);
+    // The unknown account was answered 200 with an "error"; wait for the replayed attempt.
+    wait_until("the replayed delivery", || checks(&sandbox).len() == 2).await;
+    let last = sandbox
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path == "/eligible.json")
+        .unwrap();
+    assert_eq!(
+        last.params["account_token"], TOKEN,
+        "sent with the fixed token"
+    );
+    assert_eq!(last.params["event_name"], "Paid");
+    wait_until("the replay settled", || {
+        reader().dead_letter_count().unwrap() == 0 && pending(dir.path()) == 0
+    })
+    .await;
+    fixed.stop().await;
+}
+
+fn tempdir() -> TempDir {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "inmoment-e2e-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&path);
+    TempDir(path)
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
