@@ -20,6 +20,8 @@ struct Scripted {
     script: Mutex<HashMap<String, Vec<Attempt>>>,
     log: Mutex<Vec<(String, Instant)>>,
     delay: Duration,
+    /// While set, every call fails as if InMoment refused connections.
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl Scripted {
@@ -59,6 +61,13 @@ impl Deliver for Scripted {
         self.log.lock().unwrap().push((id.clone(), Instant::now()));
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
+        }
+        if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            return Attempt::Retry {
+                status: None,
+                reason: "connection refused".into(),
+                retry_after: None,
+            };
         }
         let mut script = self.script.lock().unwrap();
         match script.get_mut(&id) {
@@ -360,6 +369,49 @@ async fn replayed_dead_letters_are_delivered() {
     task.await.unwrap();
     assert_eq!(fake.attempts("m1").len(), 1);
     assert!(store.reader().unwrap().dead_letters(10).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back() {
+    let dir = tempdir();
+    let store = open(&dir);
+    let events = (0..300)
+        .map(|i| track(&format!("m{i}"), &format!("user-{i}")))
+        .collect();
+    accept(&store, events).await;
+    let fake = Arc::new(Scripted::default());
+    fake.down.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut config = config();
+    config.backoff = Backoff {
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(40),
+        max_elapsed: Duration::from_secs(60),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config).unwrap();
+    let task = tokio::spawn(engine.run(async move {
+        let _ = stop_rx.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tried: std::collections::HashSet<String> = fake.order().into_iter().collect();
+    assert!(
+        tried.len() <= 24,
+        "an outage must not walk through every user: {} tried",
+        tried.len()
+    );
+
+    fake.down.store(false, std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    while store.pending_calls() > 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = stop_tx.send(());
+    task.await.unwrap();
+    assert_eq!(
+        store.pending_calls(),
+        0,
+        "all delivered once InMoment is back"
+    );
 }
 
 fn tempdir() -> TempDir {

@@ -70,6 +70,12 @@ pub struct Engine<D: Deliver> {
     cursor: i64,
     at_end: bool,
     stopping: bool,
+    /// Retryable failures in a row, across users; reset by any success.
+    failures_in_a_row: u32,
+    /// While InMoment looks down, no new user is started before this instant (ms); the
+    /// users already waiting for a retry act as probes. Keeps memory flat in an outage.
+    paused_until_ms: i64,
+    pauses: u32,
     jitter: Jitter,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
@@ -96,6 +102,9 @@ impl<D: Deliver> Engine<D> {
             cursor: 0,
             at_end: false,
             stopping: false,
+            failures_in_a_row: 0,
+            paused_until_ms: 0,
+            pauses: 0,
             jitter: Jitter::from_clock(),
             done_tx,
             done_rx,
@@ -111,6 +120,8 @@ impl<D: Deliver> Engine<D> {
         loop {
             self.fill();
             let has_room = self.in_flight < self.config.max_in_flight;
+            let paused = self.paused_until_ms > now_ms();
+            let resume_at = instant_at(self.paused_until_ms);
             let next_timer = self.timers.first().map(|(ms, _)| instant_at(*ms));
             let store = self.store.clone();
             tokio::select! {
@@ -118,7 +129,8 @@ impl<D: Deliver> Engine<D> {
                 () = &mut shutdown => break,
                 Some(done) = self.done_rx.recv() => self.settle(done).await,
                 () = sleep_until(next_timer.unwrap_or_else(far_future)), if has_room && next_timer.is_some() => self.wake_due(),
-                () = store.new_work(), if self.at_end => self.at_end = false,
+                () = store.new_work(), if self.at_end && !paused => self.at_end = false,
+                () = sleep_until(resume_at), if paused => {}
                 _ = rescan.tick() => {
                     self.cursor = 0;
                     self.at_end = false;
@@ -131,6 +143,9 @@ impl<D: Deliver> Engine<D> {
 
     /// Reads forward and dispatches until the scan reaches the end or there is no room.
     fn fill(&mut self) {
+        if self.paused_until_ms > now_ms() {
+            return;
+        }
         while !self.at_end && self.in_flight < self.config.max_in_flight {
             let rows = match self.reader.scan_after(self.cursor, self.config.scan_batch) {
                 Ok(rows) => rows,
@@ -302,6 +317,7 @@ impl<D: Deliver> Engine<D> {
                     }
                 }
             };
+            self.note_health(outcome, status);
             self.observer.settled(kind, outcome, status, age);
             updates.push(update);
             next.push((key, retry_at));
@@ -333,6 +349,37 @@ impl<D: Deliver> Engine<D> {
                     }
                 }
             }
+        }
+    }
+
+    /// Counts retryable failures in a row (connection errors, timeouts, 5xx, 429: InMoment
+    /// down or pushing back) and pauses new work once a full round of them failed.
+    fn note_health(&mut self, outcome: &str, status: Option<u16>) {
+        let pushing_back = status.is_none_or(|s| s == 429 || s >= 500);
+        if outcome == "delivered" {
+            self.failures_in_a_row = 0;
+            self.pauses = 0;
+            self.paused_until_ms = 0;
+            return;
+        }
+        if outcome != "retry" || !pushing_back {
+            return;
+        }
+        self.failures_in_a_row += 1;
+        if self.failures_in_a_row >= self.config.max_in_flight as u32 {
+            self.failures_in_a_row = 0;
+            self.pauses += 1;
+            let pause = self
+                .config
+                .backoff
+                .delay(self.pauses + 1, 1.0)
+                .max(self.config.backoff.base);
+            self.paused_until_ms =
+                now_ms() + i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2);
+            tracing::warn!(
+                pause_ms = pause.as_millis() as u64,
+                "InMoment looks unavailable; pausing new deliveries (waiting calls keep probing)."
+            );
         }
     }
 

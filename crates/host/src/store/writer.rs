@@ -38,7 +38,7 @@ impl StoreConfig {
             max_pending_calls: 1_000_000,
             max_bytes: None,
             group_max: 256,
-            state_cache_entries: 100_000,
+            state_cache_entries: 20_000,
         }
     }
 
