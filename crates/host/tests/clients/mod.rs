@@ -1,0 +1,281 @@
+//! Shared by the tests that drive the real `inmoment-destination` binary as a separate
+//! process (`clients_python.rs`, `crash_ingest.rs`): start it on a free port with a
+//! temporary data dir, wait for `/healthz`, SIGKILL it, read its SQLite store read-only,
+//! and list what the in-process InMoment sandbox received.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use inmoment_sandbox::{RecordedRequest, Sandbox};
+use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
+
+/// The write key the server accepts.
+pub const WRITE_KEY: &str = "client-test-key";
+/// The sandbox's demo account.
+pub const TOKEN: &str = "NPS-d3m0d3m0";
+
+/// How long any wait in these tests may take before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("inmoment-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A port nothing listens on right now (the OS picks it; we release it at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An HTTP client that never goes through a proxy: these tests only talk to 127.0.0.1.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// The server binary, running `serve` with its configuration in `INMOMENT_*` variables.
+pub struct ServerProcess {
+    child: Option<Child>,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `serve` on a free port of 127.0.0.1 with the store in `data_dir` and both
+    /// InMoment URLs at `inmoment_url`; returns once `/healthz` answers 200.
+    pub async fn start(data_dir: &Path, inmoment_url: &str) -> ServerProcess {
+        let port = free_port();
+        // Appended to, so the log of a killed run and of its restart are both kept.
+        let log = data_dir.join("server.log");
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_inmoment-destination"));
+        command.arg("serve");
+        // Only what this test sets may configure the server.
+        for (name, _) in std::env::vars() {
+            if name.starts_with("INMOMENT_") {
+                command.env_remove(name);
+            }
+        }
+        let data = data_dir.join("data");
+        command
+            .env("INMOMENT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("INMOMENT_DATA_DIR", &data)
+            .env("INMOMENT_ACCOUNT_TOKEN", TOKEN)
+            .env("INMOMENT_WRITE_KEYS", WRITE_KEY)
+            .env("INMOMENT_ELIGIBILITY_URL", inmoment_url)
+            .env("INMOMENT_API_URL", inmoment_url)
+            .env("INMOMENT_RETRY_BASE_MS", "20")
+            .env("INMOMENT_RETRY_CAP_MS", "200")
+            // Fixed so that `crash_ingest.rs` knows how many calls can be in flight (× 4).
+            .env("INMOMENT_DELIVERY_CONCURRENCY", "8")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        let child = command.spawn().unwrap();
+        let mut server = ServerProcess {
+            child: Some(child),
+            port,
+            log,
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Where the store of a server started with `data_dir` lives.
+    pub fn database(data_dir: &Path) -> PathBuf {
+        data_dir.join("data").join("inmoment.sqlite3")
+    }
+
+    /// Polls `/healthz`; fails with the server's log if it exits or never answers.
+    async fn wait_healthy(&mut self) {
+        let client = http();
+        let url = format!("{}/healthz", self.base_url());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("the server exited with {status} at start:\n{}", self.log());
+            }
+            if let Ok(reply) = client.get(&url).send().await {
+                if reply.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "the server did not answer /healthz within {PATIENCE:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// SIGKILL (what `Child::kill` sends on Unix): no shutdown code runs.
+    pub fn sigkill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The server's stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET /metrics` as text.
+    pub async fn metrics(&self) -> String {
+        http()
+            .get(format!("{}/metrics", self.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.sigkill();
+    }
+}
+
+/// The value of one sample in Prometheus text, 0 when absent.
+pub fn metric(metrics: &str, sample: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+/// A read-only view of a server's SQLite store (the server may be running).
+pub struct StoreView(Connection);
+
+impl StoreView {
+    pub fn open(data_dir: &Path) -> StoreView {
+        let path = ServerProcess::database(data_dir);
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("cannot open {} read-only: {e}", path.display()));
+        StoreView(conn)
+    }
+
+    /// Every `messageId` the store has accepted (the dedup table).
+    pub fn seen(&self) -> HashSet<String> {
+        self.strings("SELECT message_id FROM seen")
+    }
+
+    /// Pending InMoment calls per `messageId`.
+    pub fn calls_by_message(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for id in self.column("SELECT message_id FROM calls") {
+            *counts.entry(id).or_default() += 1;
+        }
+        counts
+    }
+
+    /// The kinds of the pending calls of one `messageId`.
+    pub fn call_kinds(&self, message_id: &str) -> Vec<String> {
+        let mut statement = self
+            .0
+            .prepare("SELECT kind FROM calls WHERE message_id = ?1 ORDER BY id")
+            .unwrap();
+        let rows = statement
+            .query_map([message_id], |row| row.get::<_, String>(0))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    pub fn pending(&self) -> i64 {
+        self.count("SELECT COUNT(*) FROM calls")
+    }
+
+    pub fn dead_letters(&self) -> i64 {
+        self.count("SELECT COUNT(*) FROM dead_letters")
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.0.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
+    fn strings(&self, sql: &str) -> HashSet<String> {
+        self.column(sql).into_iter().collect()
+    }
+
+    fn column(&self, sql: &str) -> Vec<String> {
+        let mut statement = self.0.prepare(sql).unwrap();
+        let rows = statement.query_map([], |row| row.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+}
+
+/// The eligibility checks (the one call each event makes without a Client ID) the
+/// sandbox received, in arrival order.
+pub fn checks(sandbox: &Sandbox) -> Vec<RecordedRequest> {
+    sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/eligible.json")
+        .collect()
+}
+
+/// A query parameter of a recorded request, as text.
+pub fn param<'a>(request: &'a RecordedRequest, key: &str) -> Option<&'a str> {
+    request.params.get(key).and_then(Value::as_str)
+}
+
+/// Waits (polling) until `done`, failing after [`PATIENCE`].
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "timed out after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
