@@ -27,6 +27,9 @@ pub enum Command {
     Queue(QueueArgs),
     /// Run the HTTP server: Segment's Tracking API in, InMoment calls out.
     Serve(Box<ServeArgs>),
+    /// Map and deliver a file of Segment events now (a backfill or a replay): each user's
+    /// events in order, users in parallel, with `serve`'s settings; exit 1 if any failed.
+    Send(Box<crate::send::SendArgs>),
     /// Run the InMoment sandbox (a faithful fake of InMoment's API) to try a tracking plan.
     Sandbox(SandboxArgs),
 }
@@ -36,6 +39,9 @@ pub struct SandboxArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8090")]
     pub listen: String,
+    /// Answer 429 past this many requests per minute and account (with X-Rate-Limit-*).
+    #[arg(long)]
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 /// `serve`: every configuration key is a flag, an `INMOMENT_<KEY>` variable or a key of

@@ -393,6 +393,14 @@ impl fmt::Display for Origin {
     }
 }
 
+/// What the configuration is for. `serve` listens for Segment clients, so it needs write
+/// keys; `send` reads events from a file and needs only the InMoment account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Serve,
+    Send,
+}
+
 /// The winning text of each key, with its origin.
 struct Layers {
     values: BTreeMap<&'static str, (String, Origin)>,
@@ -406,6 +414,33 @@ impl Config {
 
     /// Reads the configuration: file < environment (`env` looks a variable up) < flags.
     pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &ConfigFlags,
+    ) -> Result<Config, ConfigError> {
+        Config::load_as(Purpose::Serve, file, env, flags)
+    }
+
+    /// [`Config::from_process`] for `send`, which needs no write key.
+    pub fn from_process_for_send(
+        file: Option<&Path>,
+        flags: &ConfigFlags,
+    ) -> Result<Config, ConfigError> {
+        Config::load_for_send(file, &|name| std::env::var(name).ok(), flags)
+    }
+
+    /// [`Config::load`] for `send`, which listens for nothing: without write keys or
+    /// `[[sources]]` the top-level account settings make the `default` source.
+    pub fn load_for_send(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &ConfigFlags,
+    ) -> Result<Config, ConfigError> {
+        Config::load_as(Purpose::Send, file, env, flags)
+    }
+
+    fn load_as(
+        purpose: Purpose,
         file: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
         flags: &ConfigFlags,
@@ -425,7 +460,7 @@ impl Config {
                     .insert(key, (text.to_string(), Origin::Flag(flag_name(key))));
             }
         }
-        layers.build(source_tables)
+        layers.build(source_tables, purpose)
     }
 
     /// The source that `write_keys` map to, when configured.
@@ -629,7 +664,11 @@ impl Layers {
         Ok(Some(text.trim_end_matches('/').to_string()))
     }
 
-    fn build(self, source_tables: Vec<toml::Table>) -> Result<Config, ConfigError> {
+    fn build(
+        self,
+        source_tables: Vec<toml::Table>,
+        purpose: Purpose,
+    ) -> Result<Config, ConfigError> {
         let listen_text = self.text("listen").unwrap_or("127.0.0.1:8080");
         let listen = listen_text.parse().map_err(|_| {
             self.invalid(
@@ -670,7 +709,7 @@ impl Layers {
                 })
                 .transpose()?,
         };
-        let sources = self.sources(source_tables)?;
+        let sources = self.sources(source_tables, purpose)?;
         Ok(Config {
             listen,
             data_dir,
@@ -695,8 +734,13 @@ impl Layers {
         })
     }
 
-    /// The default source (from `write_keys`) and every `[[sources]]` table.
-    fn sources(&self, tables: Vec<toml::Table>) -> Result<Vec<SourceConfig>, ConfigError> {
+    /// The default source (from `write_keys`, or for `send` the top-level account when
+    /// nothing else is configured) and every `[[sources]]` table.
+    fn sources(
+        &self,
+        tables: Vec<toml::Table>,
+        purpose: Purpose,
+    ) -> Result<Vec<SourceConfig>, ConfigError> {
         let write_keys: Vec<Secret> = self
             .text("write_keys")
             .unwrap_or_default()
@@ -706,8 +750,9 @@ impl Layers {
             .map(Secret::new)
             .collect();
         let mut sources = Vec::new();
-        if !write_keys.is_empty() {
-            let settings = self.default_settings()?;
+        let account_only = purpose == Purpose::Send && tables.is_empty();
+        if !write_keys.is_empty() || account_only {
+            let settings = self.default_settings(purpose)?;
             sources.push(SourceConfig {
                 source: Source {
                     name: DEFAULT_SOURCE_NAME.to_string(),
@@ -728,12 +773,13 @@ impl Layers {
     }
 
     /// Settings of the default source; `account_token` is required once a write key is set.
-    fn default_settings(&self) -> Result<Settings, ConfigError> {
+    fn default_settings(&self, purpose: Purpose) -> Result<Settings, ConfigError> {
         let token = self.text("account_token").unwrap_or_default();
         let token = AccountToken::parse(token).map_err(|e| {
             self.invalid(
                 "account_token",
                 match e {
+                    SettingsError::MissingAccountToken if purpose == Purpose::Send => "missing; set the InMoment Account Token the events go to (e.g. `NPS-4aeb53c1`, from Settings > Installation)".to_string(),
                     SettingsError::MissingAccountToken => "missing; write_keys are set, so their InMoment Account Token is needed (e.g. `NPS-4aeb53c1`, from Settings > Installation)".to_string(),
                     other => without_key_prefix(&other),
                 },
@@ -921,6 +967,28 @@ mod tests {
             assert!(!printed.contains(secret), "{secret} leaked:\n{printed}");
         }
         assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn send_needs_an_account_but_no_write_key() {
+        let f = ConfigFlags {
+            account_token: Some("NPS-4aeb53c1".into()),
+            ..ConfigFlags::default()
+        };
+        assert!(matches!(
+            Config::load(None, &no_env, &f),
+            Err(ConfigError::NoWriteKey)
+        ));
+        let config = Config::load_for_send(None, &no_env, &f).unwrap();
+        assert_eq!(config.sources.len(), 1);
+        assert_eq!(config.sources[0].source.name, DEFAULT_SOURCE_NAME);
+        assert!(config.sources[0].write_keys.is_empty());
+        let err = Config::load_for_send(None, &no_env, &ConfigFlags::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("account_token (INMOMENT_ACCOUNT_TOKEN): missing;"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use inmoment_host::cli::{Cli, Command, DeadCommand, QueueCommand, SandboxArgs, S
 use inmoment_host::config::Config;
 use inmoment_host::delivery::InMomentDeliver;
 use inmoment_host::store::Selection;
-use inmoment_host::{demo, handlers_cmd, linked, map_cmd, queue_cmd, serve, service};
+use inmoment_host::{demo, handlers_cmd, linked, map_cmd, queue_cmd, send, serve, service};
 use inmoment_sandbox::{Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
 
@@ -81,6 +81,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             result.map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Send(args) => send::command(*args, &registry).map_err(|e| e.to_string()),
         Command::Serve(args) => serve_command(*args, registry),
         Command::Sandbox(args) => sandbox_command(args),
     }
@@ -142,7 +143,9 @@ fn sandbox_command(args: SandboxArgs) -> Result<ExitCode, String> {
             .map_err(|e| format!("--listen: cannot listen on {}: {e}", args.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         println!("InMoment sandbox on http://{address} (account {}, client id {}); requests it received: http://{address}/_sandbox/requests", demo::ACCOUNT_TOKEN, demo::CLIENT_ID);
-        inmoment_sandbox::serve(listener, SandboxConfig::default(), serve::shutdown_signal())
+        let mut config = SandboxConfig::default();
+        config.rate_limit.per_minute = args.rate_limit_per_minute;
+        inmoment_sandbox::serve(listener, config, serve::shutdown_signal())
             .await
             .map_err(|e| format!("sandbox failed: {e}"))
     })?;
