@@ -355,12 +355,10 @@ mod tests {
             &fields,
         );
         assert_eq!(w, who(None, Some("f@b.co")));
+        let fields = who(Some("u1"), Some("a@b.co")).identity_fields();
         assert_eq!(
-            who(Some("u1"), Some("a@b.co")).identity_fields().0,
-            vec![
-                ("email".to_string(), "a@b.co".to_string()),
-                ("external_id".to_string(), "u1".to_string())
-            ]
+            fields.iter().collect::<Vec<_>>(),
+            [("email", "a@b.co"), ("external_id", "u1")]
         );
     }
 

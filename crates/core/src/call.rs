@@ -38,57 +38,104 @@ impl Method {
 
 /// Ordered form/query parameters with InMoment's bracket keys (`properties[plan]`).
 /// Serialized as a JSON object so fixtures and the `map` output stay readable.
+///
+/// Keys and values live back to back in one string, so mapping an event with many
+/// properties costs a couple of allocations instead of two per parameter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params(pub Vec<(String, String)>);
+pub struct Params {
+    text: String,
+    /// (key start, key end = value start, value end) in `text`.
+    spans: Vec<(u32, u32, u32)>,
+}
 
 impl Params {
     pub fn new() -> Params {
-        Params(Vec::new())
+        Params::default()
     }
 
-    pub fn push(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.0.push((key.into(), value.into()));
+    pub fn push(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
+        self.push_parts(&[key.as_ref()], value.as_ref());
+    }
+
+    /// Appends a parameter whose key is the concatenation of `key_parts`
+    /// (`["properties[", key, "]"]`), without building the key first.
+    pub fn push_parts(&mut self, key_parts: &[&str], value: &str) {
+        let start = self.offset();
+        for part in key_parts {
+            self.text.push_str(part);
+        }
+        let middle = self.offset();
+        self.text.push_str(value);
+        let end = self.offset();
+        self.spans.push((start, middle, end));
+    }
+
+    /// Appends a parameter whose value is written by `write` (numbers, without a String).
+    pub fn push_with(&mut self, key_parts: &[&str], write: impl FnOnce(&mut String)) {
+        let start = self.offset();
+        for part in key_parts {
+            self.text.push_str(part);
+        }
+        let middle = self.offset();
+        write(&mut self.text);
+        let end = self.offset();
+        self.spans.push((start, middle, end));
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Replaces the value of every parameter named `key` (rare: rebuilds the whole set).
+    pub fn set(&mut self, key: &str, value: &str) {
+        let mut rebuilt = Params::new();
+        for (k, v) in self.iter() {
+            rebuilt.push(k, if k == key { value } else { v });
+        }
+        *self = rebuilt;
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.spans.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.spans.iter().map(|&(start, middle, end)| {
+            (
+                &self.text[start as usize..middle as usize],
+                &self.text[middle as usize..end as usize],
+            )
+        })
+    }
+
+    fn offset(&self) -> u32 {
+        u32::try_from(self.text.len()).unwrap_or(u32::MAX)
     }
 }
 
 impl Serialize for Params {
     /// A key that repeats (`tags[]`) becomes an array of its values, in order.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut keys: Vec<&str> = Vec::with_capacity(self.0.len());
-        for (k, _) in &self.0 {
-            if !keys.contains(&k.as_str()) {
+        let mut keys: Vec<&str> = Vec::with_capacity(self.len());
+        for (k, _) in self.iter() {
+            if !keys.contains(&k) {
                 keys.push(k);
             }
         }
         let mut map = serializer.serialize_map(Some(keys.len()))?;
         for key in keys {
-            let mut values = self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
-            match (values.next(), values.next()) {
-                (Some(only), None) => map.serialize_entry(key, only)?,
-                _ => {
-                    let all: Vec<&String> = self
-                        .0
-                        .iter()
-                        .filter(|(k, _)| k == key)
-                        .map(|(_, v)| v)
-                        .collect();
-                    map.serialize_entry(key, &all)?
-                }
+            let values: Vec<&str> = self
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, v)| v)
+                .collect();
+            match values.as_slice() {
+                [only] => map.serialize_entry(key, only)?,
+                all => map.serialize_entry(key, all)?,
             }
         }
         map.end()
@@ -118,7 +165,7 @@ impl<'de> Deserialize<'de> for Params {
                         OneOrMany::One(v) => params.push(key, v),
                         OneOrMany::Many(vs) => {
                             for v in vs {
-                                params.push(key.clone(), v);
+                                params.push(&key, v);
                             }
                         }
                     }
@@ -258,12 +305,8 @@ mod tests {
         assert_eq!(value, json!({"tags[]": ["a", "b"], "x": "1"}));
         let back: Params = serde_json::from_value(value).unwrap();
         assert_eq!(
-            back.0,
-            vec![
-                ("tags[]".into(), "a".into()),
-                ("tags[]".into(), "b".into()),
-                ("x".into(), "1".into())
-            ]
+            back.iter().collect::<Vec<_>>(),
+            [("tags[]", "a"), ("tags[]", "b"), ("x", "1")]
         );
     }
 }

@@ -41,7 +41,7 @@ fn push_value(params: &mut Params, prefix: &str, key: &str, value: &Value) {
             None => return,
         },
     };
-    params.push(format!("{prefix}[{key}]"), text);
+    params.push_parts(&[prefix, "[", key, "]"], &text);
 }
 
 fn scalar_text(value: &Value) -> Option<String> {
@@ -70,7 +70,10 @@ mod tests {
     fn flat(value: Value) -> Vec<(String, String)> {
         let mut params = Params::new();
         push_flattened(&mut params, "properties", value.as_object().unwrap());
-        params.0
+        params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

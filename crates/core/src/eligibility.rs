@@ -34,7 +34,10 @@ pub fn eligibility_check(
         query.push("email", email.as_str());
     }
     if let Some(created_at) = state.created_at {
-        query.push("end_user_created_at", created_at.to_string());
+        query.push_with(&["end_user_created_at"], |out| {
+            use std::fmt::Write;
+            let _ = write!(out, "{created_at}");
+        });
     }
     if let Some(id) = &state.segment_user_id {
         query.push("external_id", id.as_str());
@@ -70,7 +73,18 @@ pub fn eligibility_check(
 
 fn push_properties(query: &mut Params, properties: &Map<String, Value>) {
     for (key, value) in properties {
-        push_bracketed(query, format!("properties[{key}]"), value);
+        let parts = ["properties[", key.as_str(), "]"];
+        match value {
+            // The common flat cases, written without building the key first.
+            Value::Null => {}
+            Value::String(s) => query.push_parts(&parts, s),
+            Value::Bool(b) => query.push_parts(&parts, if *b { "true" } else { "false" }),
+            Value::Number(n) => query.push_with(&parts, |out| {
+                use std::fmt::Write;
+                let _ = write!(out, "{n}");
+            }),
+            nested => push_bracketed(query, format!("properties[{key}]"), nested),
+        }
     }
 }
 
@@ -79,7 +93,7 @@ pub fn push_bracketed(query: &mut Params, key: String, value: &Value) {
     match value {
         Value::Null => {}
         Value::String(s) => query.push(key, s.as_str()),
-        Value::Bool(b) => query.push(key, b.to_string()),
+        Value::Bool(b) => query.push(key, if *b { "true" } else { "false" }),
         Value::Number(n) => query.push(key, n.to_string()),
         Value::Object(map) => {
             for (sub, v) in map {
@@ -108,12 +122,12 @@ mod tests {
             &json!({"name": "Acme", "tags": ["a", 2], "none": null, "ok": true}),
         );
         assert_eq!(
-            query.0,
-            vec![
-                ("properties[company][name]".to_string(), "Acme".to_string()),
-                ("properties[company][tags][]".to_string(), "a".to_string()),
-                ("properties[company][tags][]".to_string(), "2".to_string()),
-                ("properties[company][ok]".to_string(), "true".to_string()),
+            query.iter().collect::<Vec<_>>(),
+            [
+                ("properties[company][name]", "Acme"),
+                ("properties[company][tags][]", "a"),
+                ("properties[company][tags][]", "2"),
+                ("properties[company][ok]", "true"),
             ]
         );
     }

@@ -88,10 +88,8 @@ fn stack_config(config: &Config) -> StackConfig {
 fn with_current_token(call: &InMomentCall, token: Option<&String>) -> InMomentCall {
     let mut call = call.clone();
     if let (InMomentCall::EligibilityCheck { request, .. }, Some(token)) = (&mut call, token) {
-        for (key, value) in request.query.0.iter_mut() {
-            if key == "account_token" {
-                value.clone_from(token);
-            }
+        if request.query.get("account_token") != Some(token.as_str()) {
+            request.query.set("account_token", token);
         }
     }
     call
