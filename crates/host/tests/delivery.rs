@@ -12,6 +12,10 @@ use inmoment_host::accept::{Acceptor, Source};
 use inmoment_host::delivery::{Attempt, Backoff, Deliver, DeliveryConfig, Engine, NoObserver};
 use inmoment_host::linked::registry;
 use inmoment_host::store::{Admin, Selection, Store, StoreConfig};
+use temp::TempDir;
+
+mod temp;
+
 use serde_json::json;
 
 /// Answers from a script per messageId (then success), and records every attempt.
@@ -415,27 +419,5 @@ async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back
 }
 
 fn tempdir() -> TempDir {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "inmoment-delivery-test-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&path);
-    std::fs::create_dir_all(&path).unwrap();
-    TempDir(path)
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    TempDir::new("inmoment-delivery-test")
 }

@@ -9,6 +9,10 @@ use inmoment_core::{AccountToken, ClientId, Event, Settings, SkipReason};
 use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
 use inmoment_host::linked::registry;
 use inmoment_host::store::{Store, StoreConfig, StoreError};
+use temp::TempDir;
+
+mod temp;
+
 use serde_json::{json, Value};
 
 fn source(name: &str) -> Source {
@@ -275,30 +279,6 @@ async fn concurrent_requests_all_land_once() {
     assert_eq!(store.pending_calls(), 500);
 }
 
-/// A fresh directory removed at the end of the test.
 fn tempdir() -> TempDir {
-    let path = std::env::temp_dir().join(format!(
-        "inmoment-store-test-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&path);
-    std::fs::create_dir_all(&path).unwrap();
-    TempDir(path)
-}
-
-static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    TempDir::new("inmoment-store-test")
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::api::Ctx;
 use crate::clock::render as date;
-use crate::end_users::{apply_properties, existing_id, parse_id, unix_param};
+use crate::end_users::{apply_properties, check_property_edit, existing_id, parse_id, unix_param};
 use crate::listing;
 use crate::reply::{status, ApiError, Reply};
 use crate::state::{Decline, World};
@@ -88,20 +88,12 @@ pub fn get(world: &mut World, ctx: &Ctx, key: &str, did: &str) -> Result<Reply, 
 /// not allow it); 204.
 pub fn update(world: &mut World, ctx: &Ctx, did: &str) -> Result<Reply, ApiError> {
     let p = ctx.params;
-    let edits_allowed = world
-        .config
-        .account(ctx.account)
-        .is_some_and(|a| a.historical_property_edits);
+    check_property_edit(world, ctx)?;
     let mode = world.config.properties_update;
     let data = world.account(ctx.account);
     let decline = parse_id(did)
         .and_then(|id| data.declines.get_mut(&id))
         .ok_or(ApiError::RecordNotFound)?;
-    if p.has_nested(&["end_user", "properties"]) && !edits_allowed {
-        return Err(ApiError::Locked(
-            "Historical property editing is not enabled for this account".into(),
-        ));
-    }
     apply_properties(
         &mut decline.properties,
         p.children(&["end_user", "properties"]),

@@ -188,6 +188,21 @@ pub fn existing_id(data: &AccountData, key: &str) -> Result<u64, ApiError> {
         .ok_or(ApiError::RecordNotFound)
 }
 
+/// PUT on a response or decline may change `end_user[properties]` only when the account
+/// allows historical property edits; InMoment answers 423 otherwise.
+pub fn check_property_edit(world: &World, ctx: &Ctx) -> Result<(), ApiError> {
+    let allowed = world
+        .config
+        .account(ctx.account)
+        .is_some_and(|a| a.historical_property_edits);
+    if ctx.params.has_nested(&["end_user", "properties"]) && !allowed {
+        return Err(ApiError::Locked(
+            "Historical property editing is not enabled for this account".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes `sent` properties into `target`, merging or replacing.
 pub fn apply_properties(
     target: &mut Map<String, Value>,

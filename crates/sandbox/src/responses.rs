@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::api::Ctx;
 use crate::clock::render as date;
-use crate::end_users::{apply_properties, existing_id, parse_id, unix_param};
+use crate::end_users::{apply_properties, check_property_edit, existing_id, parse_id, unix_param};
 use crate::listing;
 use crate::reply::{status, ApiError, Reply};
 use crate::routes::Category;
@@ -129,20 +129,12 @@ pub fn get(world: &mut World, ctx: &Ctx, key: &str, rid: &str) -> Result<Reply, 
 /// `end_user[properties]` (423 when the account does not allow it); 204.
 pub fn update(world: &mut World, ctx: &Ctx, rid: &str) -> Result<Reply, ApiError> {
     let p = ctx.params;
-    let edits_allowed = world
-        .config
-        .account(ctx.account)
-        .is_some_and(|a| a.historical_property_edits);
+    check_property_edit(world, ctx)?;
     let mode = world.config.properties_update;
     let data = world.account(ctx.account);
     let response = parse_id(rid)
         .and_then(|id| data.responses.get_mut(&id))
         .ok_or(ApiError::RecordNotFound)?;
-    if p.has_nested(&["end_user", "properties"]) && !edits_allowed {
-        return Err(ApiError::Locked(
-            "Historical property editing is not enabled for this account".into(),
-        ));
-    }
     if let Some(v) = p.non_empty("completed") {
         response.completed = matches!(v, "true" | "1");
     }
