@@ -235,88 +235,8 @@ impl<D: Deliver> Engine<D> {
             let age = Duration::from_millis(u64::try_from(now - call.accepted_at_ms).unwrap_or(0));
             let key = (call.source.clone(), call.user_key.clone());
             let kind = call.call.kind();
-            let (update, outcome, status, retry_at) = match attempt {
-                Attempt::Delivered { status, eligible } => {
-                    if let Some(eligible) = eligible {
-                        self.observer.eligibility(eligible);
-                    }
-                    if self.config.log_deliveries {
-                        tracing::info!(kind, status, ?eligible, user = %call.user_key, message_id = call.call.message_id(), "Delivered.");
-                    } else {
-                        tracing::debug!(
-                            kind,
-                            status,
-                            ?eligible,
-                            message_id = call.call.message_id(),
-                            "Delivered."
-                        );
-                    }
-                    (
-                        Settlement::Delivered { id: call.id },
-                        "delivered",
-                        Some(status),
-                        None,
-                    )
-                }
-                Attempt::Permanent { status, reason } => {
-                    tracing::warn!(kind, status, %reason, attempts, "Delivery failed for good; parked as a dead letter.");
-                    (
-                        Settlement::Dead {
-                            id: call.id,
-                            attempts,
-                            status,
-                            reason,
-                        },
-                        "dead",
-                        status,
-                        None,
-                    )
-                }
-                Attempt::Retry {
-                    status,
-                    reason,
-                    retry_after,
-                } => {
-                    if age >= self.config.backoff.max_elapsed {
-                        let reason = format!(
-                            "gave up after {attempts} attempts over {}s: {reason}",
-                            age.as_secs()
-                        );
-                        tracing::warn!(kind, status, %reason, "Retries exhausted; parked as a dead letter.");
-                        (
-                            Settlement::Dead {
-                                id: call.id,
-                                attempts,
-                                status,
-                                reason,
-                            },
-                            "dead",
-                            status,
-                            None,
-                        )
-                    } else {
-                        let pause = self
-                            .config
-                            .backoff
-                            .delay(
-                                u32::try_from(attempts).unwrap_or(u32::MAX),
-                                self.jitter.next_f64(),
-                            )
-                            .max(retry_after.unwrap_or_default());
-                        // +1 ms: `now` is truncated to the millisecond, and a pause InMoment
-                        // asked for must never be cut short.
-                        let at = now + i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2) + 1;
-                        tracing::info!(kind, status, %reason, attempts, retry_in_ms = pause.as_millis() as u64, "Delivery will be retried.");
-                        let update = Settlement::Retry {
-                            id: call.id,
-                            attempts,
-                            next_attempt_ms: at,
-                            error: reason,
-                        };
-                        (update, "retry", status, Some(at))
-                    }
-                }
-            };
+            let (update, outcome, status, retry_at) =
+                self.decide(&call, attempt, attempts, age, now);
             self.note_health(outcome, status);
             self.observer.settled(kind, outcome, status, age);
             updates.push(update);
@@ -348,6 +268,84 @@ impl<D: Deliver> Engine<D> {
                         self.timers.insert((now, key));
                     }
                 }
+            }
+        }
+    }
+
+    /// What to record for one attempt: the settlement, the outcome name for metrics, the
+    /// status, and when to retry (for a retry).
+    fn decide(
+        &mut self,
+        call: &StoredCall,
+        attempt: Attempt,
+        attempts: i64,
+        age: Duration,
+        now: i64,
+    ) -> (Settlement, &'static str, Option<u16>, Option<i64>) {
+        let kind = call.call.kind();
+        let park = |status: Option<u16>, reason: String| {
+            let update = Settlement::Dead {
+                id: call.id,
+                attempts,
+                status,
+                reason,
+            };
+            (update, "dead", status, None)
+        };
+        match attempt {
+            Attempt::Delivered { status, eligible } => {
+                if let Some(eligible) = eligible {
+                    self.observer.eligibility(eligible);
+                }
+                let message_id = call.call.message_id();
+                if self.config.log_deliveries {
+                    tracing::info!(kind, status, ?eligible, user = %call.user_key, message_id, "Delivered.");
+                } else {
+                    tracing::debug!(kind, status, ?eligible, message_id, "Delivered.");
+                }
+                (
+                    Settlement::Delivered { id: call.id },
+                    "delivered",
+                    Some(status),
+                    None,
+                )
+            }
+            Attempt::Permanent { status, reason } => {
+                tracing::warn!(kind, status, %reason, attempts, "Delivery failed for good; parked as a dead letter.");
+                park(status, reason)
+            }
+            Attempt::Retry { status, reason, .. } if age >= self.config.backoff.max_elapsed => {
+                let reason = format!(
+                    "gave up after {attempts} attempts over {}s: {reason}",
+                    age.as_secs()
+                );
+                tracing::warn!(kind, status, %reason, "Retries exhausted; parked as a dead letter.");
+                park(status, reason)
+            }
+            Attempt::Retry {
+                status,
+                reason,
+                retry_after,
+            } => {
+                let pause = self
+                    .config
+                    .backoff
+                    .delay(
+                        u32::try_from(attempts).unwrap_or(u32::MAX),
+                        self.jitter.next_f64(),
+                    )
+                    .max(retry_after.unwrap_or_default());
+                // +1 ms: `now` is truncated to the millisecond, and a pause InMoment asked
+                // for must never be cut short.
+                let at = now + i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2) + 1;
+                tracing::info!(kind, status, %reason, attempts, retry_in_ms = pause.as_millis() as u64, "Delivery will be retried.");
+                let update = Settlement::Retry {
+                    id: call.id,
+                    attempts,
+                    next_attempt_ms: at,
+                    error: reason,
+                };
+                (update, "retry", status, Some(at))
             }
         }
     }
