@@ -36,6 +36,7 @@ webhook_secret = "shared-secret"
 max_event_bytes = 32768
 max_batch_bytes = 532480
 dedup_window_secs = 86400
+dedup_max_ids = 2000000
 max_pending_calls = 1000000
 store_max_bytes = 10737418240
 max_concurrent_requests = 1024
@@ -61,7 +62,7 @@ client_secret = "eu-client-secret"
 "#;
 
 /// Every top-level scalar key; each has the variable `INMOMENT_<KEY>` and the flag `--<key>`.
-const KEYS: [&str; 25] = [
+const KEYS: [&str; 26] = [
     "listen",
     "data_dir",
     "account_token",
@@ -74,6 +75,7 @@ const KEYS: [&str; 25] = [
     "max_event_bytes",
     "max_batch_bytes",
     "dedup_window_secs",
+    "dedup_max_ids",
     "max_pending_calls",
     "store_max_bytes",
     "max_concurrent_requests",
@@ -202,6 +204,8 @@ pub struct Config {
     pub max_batch_bytes: usize,
     /// A repeated `messageId` within this window is not stored twice (`dedup_window_secs`).
     pub dedup_window: Duration,
+    /// At most this many `messageId`s are remembered, ~20 bytes each (`dedup_max_ids`).
+    pub dedup_max_ids: usize,
     /// Above this many undelivered calls ingest answers 503 (`max_pending_calls`).
     pub max_pending_calls: u64,
     /// Above this store size ingest answers 503 (`store_max_bytes`, default none).
@@ -294,6 +298,9 @@ pub struct ConfigFlags {
     /// De-duplication window of `messageId`s in seconds [default: 86400].
     #[arg(long)]
     pub dedup_window_secs: Option<String>,
+    /// Most `messageId`s remembered for de-duplication, oldest forgotten first [default: 2000000].
+    #[arg(long)]
+    pub dedup_max_ids: Option<String>,
     /// Undelivered calls above which ingest answers 503 [default: 1000000].
     #[arg(long)]
     pub max_pending_calls: Option<String>,
@@ -356,6 +363,7 @@ impl ConfigFlags {
             "max_event_bytes" => &self.max_event_bytes,
             "max_batch_bytes" => &self.max_batch_bytes,
             "dedup_window_secs" => &self.dedup_window_secs,
+            "dedup_max_ids" => &self.dedup_max_ids,
             "max_pending_calls" => &self.max_pending_calls,
             "store_max_bytes" => &self.store_max_bytes,
             "max_concurrent_requests" => &self.max_concurrent_requests,
@@ -485,6 +493,7 @@ impl Config {
         put("max_event_bytes", int(self.max_event_bytes as u64));
         put("max_batch_bytes", int(self.max_batch_bytes as u64));
         put("dedup_window_secs", int(self.dedup_window.as_secs()));
+        put("dedup_max_ids", int(self.dedup_max_ids as u64));
         put("max_pending_calls", int(self.max_pending_calls));
         if let Some(bytes) = self.store_max_bytes {
             put("store_max_bytes", int(bytes));
@@ -718,6 +727,7 @@ impl Layers {
             max_event_bytes,
             max_batch_bytes,
             dedup_window: Duration::from_secs(self.number("dedup_window_secs", 86_400, 0)?),
+            dedup_max_ids: self.usize("dedup_max_ids", 2_000_000, 1)?,
             max_pending_calls: self.number("max_pending_calls", 1_000_000, 1)?,
             store_max_bytes: self.optional_number("store_max_bytes", 1)?,
             max_concurrent_requests: self.usize("max_concurrent_requests", 1024, 1)?,

@@ -21,6 +21,7 @@ use crate::store::{Store, StoreConfig};
 pub fn store_config(config: &Config) -> StoreConfig {
     let mut store = StoreConfig::new(&config.data_dir);
     store.dedup_window = config.dedup_window;
+    store.dedup_max_ids = config.dedup_max_ids;
     store.max_pending_calls = config.max_pending_calls;
     store.max_bytes = config.store_max_bytes;
     store

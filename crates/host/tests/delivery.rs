@@ -177,6 +177,42 @@ async fn every_call_is_delivered_once_in_per_user_order() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_waiting_for_a_retry_gets_the_calls_the_scan_skipped_in_order() {
+    // ann's first call waits 30 ms for a retry while the scan, in small steps, passes all
+    // of her later calls among 300 of other users: it must come back for them, in order.
+    let dir = tempdir();
+    let store = open(&dir);
+    let mut events = Vec::new();
+    for i in 0..300 {
+        if i % 6 == 0 {
+            events.push(track(&format!("ann-{i:03}"), "ann"));
+        } else {
+            events.push(track(&format!("other-{i:03}"), &format!("user-{i}")));
+        }
+    }
+    accept(&store, events).await;
+    let fake = Arc::new(Scripted::with(&[(
+        "ann-000",
+        vec![retry(Some(Duration::from_millis(30)))],
+    )]));
+    let mut config = config();
+    config.scan_batch = 4;
+    config.rescan_every = Duration::from_secs(60); // no rescan to fall back on
+    deliver_all(store.clone(), fake.clone(), config).await;
+
+    assert_eq!(store.pending_calls(), 0);
+    let ann: Vec<String> = fake
+        .order()
+        .into_iter()
+        .filter(|m| m.starts_with("ann-"))
+        .collect();
+    let mut expected: Vec<String> = (0..300).step_by(6).map(|i| format!("ann-{i:03}")).collect();
+    expected.insert(0, "ann-000".into());
+    assert_eq!(ann, expected);
+    assert_eq!(fake.order().len(), 301, "every call once, ann-000 twice");
+}
+
 #[tokio::test]
 async fn a_retryable_failure_is_retried_until_delivered() {
     let dir = tempdir();

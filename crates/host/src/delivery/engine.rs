@@ -1,9 +1,11 @@
 //! The delivery scheduler: one task that owns who is busy, so per-user order needs no locks.
 //!
 //! It reads the store in id order (acceptance order). A user with a call in flight or
-//! waiting for a retry is "busy": their later calls are skipped by the scan and picked up,
-//! by an index lookup, when the earlier call settles. New commits wake the scan; a periodic
-//! rescan from the start catches calls replayed from dead letters by another process.
+//! waiting for a retry is "busy": their later calls are skipped by the scan, which notes
+//! the last one it skipped; when the earlier call settles, the user's next call is read
+//! from the id range between the two (the store keeps no per-user index: it would make
+//! every accepted event a random write). New commits wake the scan; a periodic rescan
+//! from the start catches calls replayed from dead letters by another process.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -52,6 +54,14 @@ impl Default for DeliveryConfig {
 
 type UserKey = (String, String);
 
+/// A busy user: the call in flight or waiting (`head`), and the highest id of theirs the
+/// scan has skipped meanwhile (their later calls all lie in `head..=last_skipped`).
+#[derive(Debug, Clone, Copy)]
+struct Busy {
+    head: i64,
+    last_skipped: i64,
+}
+
 struct Done {
     call: StoredCall,
     attempt: Attempt,
@@ -64,7 +74,7 @@ pub struct Engine<D: Deliver> {
     deliver: Arc<D>,
     observer: Arc<dyn DeliveryObserver>,
     config: DeliveryConfig,
-    busy: HashMap<UserKey, ()>,
+    busy: HashMap<UserKey, Busy>,
     timers: BTreeSet<(i64, UserKey)>,
     in_flight: usize,
     cursor: i64,
@@ -165,7 +175,8 @@ impl<D: Deliver> Engine<D> {
                 }
                 self.cursor = row.id;
                 let key = (row.source.clone(), row.user_key.clone());
-                if self.busy.contains_key(&key) {
+                if let Some(busy) = self.busy.get_mut(&key) {
+                    busy.last_skipped = busy.last_skipped.max(row.id);
                     continue;
                 }
                 self.start(key, row);
@@ -178,7 +189,11 @@ impl<D: Deliver> Engine<D> {
         if self.stopping {
             return;
         }
-        self.busy.insert(key.clone(), ());
+        let busy = self.busy.entry(key.clone()).or_insert(Busy {
+            head: call.id,
+            last_skipped: call.id,
+        });
+        busy.head = call.id;
         if call.next_attempt_ms > now_ms() {
             self.timers.insert((call.next_attempt_ms, key));
             return;
@@ -202,19 +217,24 @@ impl<D: Deliver> Engine<D> {
                 return;
             }
             self.timers.remove(&(ms, key.clone()));
-            self.busy.remove(&key);
             self.advance(key);
         }
     }
 
-    /// Starts the user's oldest pending call, if any.
+    /// Starts a busy user's oldest pending call (the head again if it waits for a retry,
+    /// else the next one the scan skipped); a user with none left is no longer busy.
     fn advance(&mut self, key: UserKey) {
-        match self.reader.head_of(&key.0, &key.1) {
-            Ok(Some(head)) => self.start(key, head),
-            Ok(None) => {}
+        let Some(busy) = self.busy.get(&key).copied() else {
+            return;
+        };
+        let upto = busy.head.max(busy.last_skipped);
+        match self.reader.next_of_user(&key.0, &key.1, busy.head, upto) {
+            Ok(Some(call)) => self.start(key, call),
+            Ok(None) => {
+                self.busy.remove(&key);
+            }
             Err(error) => {
                 tracing::error!(%error, "Could not read a user's next call; retrying in a second.");
-                self.busy.insert(key.clone(), ());
                 self.timers.insert((now_ms() + 1000, key));
             }
         }
@@ -260,11 +280,9 @@ impl<D: Deliver> Engine<D> {
                     self.timers.insert((at, key));
                 }
                 None => {
-                    self.busy.remove(&key);
                     if self.in_flight < self.config.max_in_flight {
                         self.advance(key);
                     } else {
-                        self.busy.insert(key.clone(), ());
                         self.timers.insert((now, key));
                     }
                 }

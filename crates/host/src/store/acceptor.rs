@@ -12,6 +12,7 @@ use inmoment_core::{Event, Registry};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::dedup::SeenIndex;
 use super::reader::Reader;
 use super::schema;
 use super::writer::{Command, Settlement, Shared, StoreConfig, StoreError, Writer};
@@ -48,6 +49,7 @@ impl Store {
         let pending: i64 = conn
             .query_row("SELECT COUNT(*) FROM calls", [], |row| row.get(0))
             .map_err(sqlite)?;
+        let seen = SeenIndex::load(&conn).map_err(sqlite)?;
 
         let shared = Arc::new(Shared::default());
         shared
@@ -55,7 +57,7 @@ impl Store {
             .store(u64::try_from(pending).unwrap_or(0), Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
         let max_pending_calls = config.max_pending_calls;
-        let writer = Writer::new(conn, registry, config, shared.clone());
+        let writer = Writer::new(conn, registry, config, shared.clone(), seen);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(receiver))

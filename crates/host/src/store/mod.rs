@@ -7,6 +7,7 @@
 
 mod acceptor;
 mod admin;
+mod dedup;
 mod reader;
 mod schema;
 mod writer;

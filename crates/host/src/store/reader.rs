@@ -72,7 +72,26 @@ impl Reader {
         rows.filter_map(transpose_body).collect()
     }
 
+    /// A user's oldest pending call with an id in `from..=upto`: a range scan by id, as
+    /// the store keeps no per-user index.
+    pub fn next_of_user(
+        &self,
+        source: &str,
+        user_key: &str,
+        from: i64,
+        upto: i64,
+    ) -> rusqlite::Result<Option<StoredCall>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE id >= ?1 AND id <= ?2 AND source = ?3 AND user_key = ?4 ORDER BY id LIMIT 1"
+        ))?;
+        let row = stmt
+            .query_row(params![from, upto, source, user_key], stored_call)
+            .optional()?;
+        row.transpose()
+    }
+
     /// The oldest pending call of one user: the only one of theirs that may be sent.
+    /// Scans every pending call: for inspection and tests, not for delivery.
     pub fn head_of(&self, source: &str, user_key: &str) -> rusqlite::Result<Option<StoredCall>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {CALL_COLUMNS} FROM calls WHERE source = ?1 AND user_key = ?2 ORDER BY id LIMIT 1"

@@ -1,8 +1,15 @@
 //! Tables of the store. `user_version` records the schema so later versions can migrate.
+//!
+//! Ingest writes should append, not scatter: a row inserted at a random place in a B-tree
+//! dirties a whole page per event, and under group commit that page is what the log
+//! writes. So `calls` and `seen` are appended in id order with no secondary index (the
+//! de-dup lookup lives in memory, see `dedup.rs`; delivery finds a user's next call from
+//! what its scan saw), and `user_state` is the only table written at random, and only when
+//! a user's state changed.
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS calls (
@@ -17,7 +24,6 @@ CREATE TABLE IF NOT EXISTS calls (
     next_attempt_ms INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT
 );
-CREATE INDEX IF NOT EXISTS calls_by_user ON calls (source, user_key, id);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id              INTEGER PRIMARY KEY,
     source          TEXT    NOT NULL,
@@ -38,12 +44,28 @@ CREATE TABLE IF NOT EXISTS user_state (
     PRIMARY KEY (source, user_key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen (
+    seq        INTEGER PRIMARY KEY,
     source     TEXT    NOT NULL,
     message_id TEXT    NOT NULL,
-    seen_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (source, message_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS seen_by_time ON seen (seen_at_ms);
+    seen_at_ms INTEGER NOT NULL
+);
+";
+
+/// Version 1 kept `seen` as a B-tree keyed by messageId and indexed `calls` by user: both
+/// random writes. The de-dup history is kept, in arrival order.
+const FROM_V1: &str = "
+DROP INDEX IF EXISTS calls_by_user;
+DROP INDEX IF EXISTS seen_by_time;
+ALTER TABLE seen RENAME TO seen_v1;
+CREATE TABLE seen (
+    seq        INTEGER PRIMARY KEY,
+    source     TEXT    NOT NULL,
+    message_id TEXT    NOT NULL,
+    seen_at_ms INTEGER NOT NULL
+);
+INSERT INTO seen (source, message_id, seen_at_ms)
+    SELECT source, message_id, seen_at_ms FROM seen_v1 ORDER BY seen_at_ms;
+DROP TABLE seen_v1;
 ";
 
 /// Opens a connection with the durability settings every connection must share.
@@ -60,8 +82,12 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Creates the tables when missing and records the schema version.
+/// Creates the tables when missing (migrating an older store) and records the version.
 pub fn create(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version == 1 {
+        conn.execute_batch(&format!("BEGIN; {FROM_V1} COMMIT;"))?;
+    }
     conn.execute_batch(SCHEMA)?;
     conn.pragma_update(None, "user_version", VERSION)?;
     Ok(())

@@ -12,6 +12,7 @@ use inmoment_core::{map_event, Event, Registry, UserState};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::dedup::SeenIndex;
 use crate::accept::{AcceptError, EventOutcome, Source};
 
 /// Where and how the store keeps events.
@@ -20,6 +21,8 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// A repeated `messageId` from one source within this window is not stored again.
     pub dedup_window: Duration,
+    /// ...unless more than this many newer ids came since (memory: ~20 bytes per id).
+    pub dedup_max_ids: usize,
     /// Above this many calls waiting for delivery, ingest answers 503 (backpressure).
     pub max_pending_calls: u64,
     /// Above this database size, ingest answers 503.
@@ -35,6 +38,7 @@ impl StoreConfig {
         StoreConfig {
             data_dir: data_dir.into(),
             dedup_window: Duration::from_secs(24 * 3600),
+            dedup_max_ids: 2_000_000,
             max_pending_calls: 1_000_000,
             max_bytes: None,
             group_max: 256,
@@ -114,11 +118,13 @@ pub(crate) struct Writer {
     registry: Registry,
     config: StoreConfig,
     shared: Arc<Shared>,
+    seen: SeenIndex,
+    /// Recent users' stored state (see [`stored_part`]), as in the database.
     states: HashMap<(String, String), UserState>,
     last_housekeeping: Instant,
 }
 
-/// How often old `seen` rows are pruned and the database size is checked.
+/// How often the database size is checked.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 
 impl Writer {
@@ -127,12 +133,14 @@ impl Writer {
         registry: Registry,
         config: StoreConfig,
         shared: Arc<Shared>,
+        seen: SeenIndex,
     ) -> Writer {
         Writer {
             conn,
             registry,
             config,
             shared,
+            seen,
             states: HashMap::new(),
             last_housekeeping: Instant::now(),
         }
@@ -160,20 +168,22 @@ impl Writer {
         let mut results = Vec::with_capacity(group.len());
         let mut new_calls: u64 = 0;
         let mut settled: u64 = 0;
+        let cutoff_ms = now_ms.saturating_sub(self.window_ms());
         let outcome = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
+            let max_ids = self.config.dedup_max_ids;
+            if self.seen.needs_pruning(cutoff_ms, max_ids) {
+                self.seen.prune(&tx, cutoff_ms, max_ids)?;
+            }
             for command in &group {
                 match command {
                     Command::Accept { source, events, .. } => {
-                        let (outcomes, calls) = accept(
-                            &tx,
-                            &self.registry,
-                            &self.config,
-                            &mut self.states,
-                            source,
-                            events,
-                            now_ms,
-                        )?;
+                        let mut memory = Memory {
+                            seen: &mut self.seen,
+                            states: &mut self.states,
+                        };
+                        let (outcomes, calls) =
+                            accept(&tx, &self.registry, &mut memory, source, events, now_ms)?;
                         new_calls += calls;
                         results.push(Some(outcomes));
                     }
@@ -187,6 +197,7 @@ impl Writer {
         })();
         match outcome {
             Ok(()) => {
+                self.seen.commit();
                 self.shared
                     .pending_calls
                     .fetch_add(new_calls, Ordering::Relaxed);
@@ -209,8 +220,9 @@ impl Writer {
             }
             Err(error) => {
                 tracing::error!(%error, "Store commit failed; the group is refused.");
-                // The transaction rolled back: cached states may be ahead of the database.
+                // The transaction rolled back: memory may be ahead of the database.
                 self.states.clear();
+                self.seen.rollback();
                 for command in group {
                     match command {
                         Command::Accept { reply, .. } => {
@@ -231,16 +243,12 @@ impl Writer {
         }
     }
 
+    fn window_ms(&self) -> i64 {
+        i64::try_from(self.config.dedup_window.as_millis()).unwrap_or(i64::MAX)
+    }
+
     fn housekeeping(&mut self) {
         self.last_housekeeping = Instant::now();
-        let window_ms = i64::try_from(self.config.dedup_window.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = now_ms().saturating_sub(window_ms);
-        if let Err(error) = self
-            .conn
-            .execute("DELETE FROM seen WHERE seen_at_ms < ?1", [cutoff])
-        {
-            tracing::warn!(%error, "Could not prune old messageIds.");
-        }
         if let Some(max) = self.config.max_bytes {
             let size: rusqlite::Result<i64> = self.conn.query_row(
                 "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
@@ -256,38 +264,40 @@ impl Writer {
     }
 }
 
+/// The writer's memory that one transaction updates along with the database.
+struct Memory<'a> {
+    seen: &'a mut SeenIndex,
+    states: &'a mut HashMap<(String, String), UserState>,
+}
+
 /// Accepts one request's events inside the group's transaction.
 fn accept(
     tx: &Transaction<'_>,
     registry: &Registry,
-    config: &StoreConfig,
-    states: &mut HashMap<(String, String), UserState>,
+    memory: &mut Memory<'_>,
     source: &Source,
     events: &[Event],
     now_ms: i64,
 ) -> rusqlite::Result<(Vec<EventOutcome>, u64)> {
-    let window_ms = i64::try_from(config.dedup_window.as_millis()).unwrap_or(i64::MAX);
     let mut outcomes = Vec::with_capacity(events.len());
     let mut new_calls = 0;
     for event in events {
         let message_id = event.message_id.as_deref().unwrap_or_default();
-        let seen_at: Option<i64> = tx
-            .prepare_cached("SELECT seen_at_ms FROM seen WHERE source = ?1 AND message_id = ?2")?
-            .query_row(params![source.name, message_id], |row| row.get(0))
-            .optional()?;
-        if seen_at.is_some_and(|at| now_ms.saturating_sub(at) < window_ms) {
+        let seen_key = memory.seen.key(&source.name, message_id);
+        if memory.seen.contains(seen_key) {
             outcomes.push(EventOutcome::Duplicate);
             continue;
         }
         let user_key = event.user_key();
         let key = (source.name.clone(), user_key.to_string());
-        let state = match states.remove(&key) {
+        let stored = match memory.states.remove(&key) {
             Some(state) => state,
             None => load_state(tx, &source.name, user_key)?,
         };
-        let output = match map_event(registry, event, state, &source.settings) {
+        let output = match map_event(registry, event, stored.clone(), &source.settings) {
             Ok(output) => output,
             Err(error) => {
+                memory.states.insert(key, stored);
                 outcomes.push(EventOutcome::Rejected(error));
                 continue;
             }
@@ -299,25 +309,37 @@ fn accept(
             )?
             .execute(params![source.name, user_key, message_id, call.kind(), body, now_ms])?;
         }
-        if output.skipped.is_none() {
-            let state = serde_json::to_string(&output.state).map_err(json_error)?;
+        let state = stored_part(output.state);
+        if state != stored {
+            let text = serde_json::to_string(&state).map_err(json_error)?;
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO user_state (source, user_key, state) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![source.name, user_key, state])?;
+            .execute(params![source.name, user_key, text])?;
         }
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO seen (source, message_id, seen_at_ms) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![source.name, message_id, now_ms])?;
+        tx.prepare_cached("INSERT INTO seen (source, message_id, seen_at_ms) VALUES (?1, ?2, ?3)")?
+            .execute(params![source.name, message_id, now_ms])?;
+        memory.seen.insert(seen_key, now_ms);
         new_calls += output.calls.len() as u64;
         outcomes.push(EventOutcome::Stored {
             calls: output.calls.len(),
             skipped: output.skipped,
         });
-        states.insert(key, output.state);
+        memory.states.insert(key, state);
     }
     Ok((outcomes, new_calls))
+}
+
+/// What a user's next event can read of their state. The event name, properties and
+/// page info are rewritten by every event before use, so storing them would only turn
+/// each track into a random write.
+fn stored_part(state: UserState) -> UserState {
+    UserState {
+        event_name: None,
+        properties: Default::default(),
+        page_info: None,
+        ..state
+    }
 }
 
 /// Applies delivery results; returns how many calls left the pending set.
@@ -370,7 +392,9 @@ fn load_state(tx: &Transaction<'_>, source: &str, user_key: &str) -> rusqlite::R
         .query_row(params![source, user_key], |row| row.get(0))
         .optional()?;
     match text {
-        Some(text) => serde_json::from_str(&text).map_err(json_error),
+        Some(text) => serde_json::from_str(&text)
+            .map(stored_part)
+            .map_err(json_error),
         None => Ok(UserState::default()),
     }
 }

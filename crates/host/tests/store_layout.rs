@@ -1,0 +1,219 @@
+//! What the store writes per event: appends, plus a user's state only when it changed;
+//! de-dup answered from memory and rebuilt on open; stores of schema 1 migrated.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
+
+use inmoment_core::{AccountToken, Event, Settings};
+use inmoment_host::accept::{Acceptor, EventOutcome, Source};
+use inmoment_host::linked::registry;
+use inmoment_host::store::{Store, StoreConfig};
+use rusqlite::Connection;
+use serde_json::{json, Value};
+use temp::TempDir;
+
+mod temp;
+
+fn source() -> Source {
+    Source {
+        name: "web".into(),
+        settings: Settings::new(AccountToken::parse("NPS-4aeb53c1").unwrap()),
+    }
+}
+
+fn event(value: Value) -> Event {
+    Event::from_value(value, None).unwrap()
+}
+
+fn track(id: &str, user: &str, name: &str) -> Event {
+    event(
+        json!({"type":"track","messageId":id,"userId":user,"event":name,"properties":{"plan":"pro"}}),
+    )
+}
+
+fn sql(dir: &TempDir) -> Connection {
+    Connection::open(StoreConfig::new(dir.path()).database_path()).unwrap()
+}
+
+fn count(conn: &Connection, query: &str) -> i64 {
+    conn.query_row(query, [], |row| row.get(0)).unwrap()
+}
+
+fn stored(outcomes: &[EventOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o, EventOutcome::Stored { .. }))
+        .count()
+}
+
+#[tokio::test]
+async fn a_user_state_is_written_only_when_what_later_events_read_changed() {
+    let dir = TempDir::new("store-layout");
+    let store = Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap();
+    let conn = sql(&dir);
+    conn.execute_batch(
+        "CREATE TABLE state_writes (n INTEGER);
+         INSERT INTO state_writes VALUES (0);
+         CREATE TRIGGER count_state_writes AFTER INSERT ON user_state
+         BEGIN UPDATE state_writes SET n = n + 1; END;",
+    )
+    .unwrap();
+    let identify = event(
+        json!({"type":"identify","messageId":"m1","userId":"ann","traits":{"email":"ann@example.com","plan":"pro"}}),
+    );
+    store.accept(&source(), vec![identify]).await.unwrap();
+    assert_eq!(count(&conn, "SELECT n FROM state_writes"), 1);
+
+    // Tracks change only the event name and properties, which no later event reads.
+    let tracks = (2..6)
+        .map(|i| track(&format!("m{i}"), "ann", &format!("Event {i}")))
+        .collect();
+    store.accept(&source(), tracks).await.unwrap();
+    assert_eq!(count(&conn, "SELECT n FROM state_writes"), 1);
+
+    let state: String = conn
+        .query_row(
+            "SELECT state FROM user_state WHERE user_key = 'ann'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let state: Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(
+        state,
+        json!({"email":"ann@example.com","segment_user_id":"ann"}),
+        "only the parts a later event reads are stored"
+    );
+
+    // A new email is a change.
+    let identify = event(
+        json!({"type":"identify","messageId":"m9","userId":"ann","traits":{"email":"ann@new.example"}}),
+    );
+    store.accept(&source(), vec![identify]).await.unwrap();
+    assert_eq!(count(&conn, "SELECT n FROM state_writes"), 2);
+}
+
+#[tokio::test]
+async fn duplicates_are_still_recognised_after_a_reopen() {
+    let dir = TempDir::new("store-layout");
+    let store = Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap();
+    let first = store
+        .accept(
+            &source(),
+            vec![track("m1", "ann", "A"), track("m2", "bob", "B")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored(&first), 2);
+    drop(store);
+
+    let store = Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap();
+    let again = store
+        .accept(
+            &source(),
+            vec![track("m2", "bob", "B"), track("m3", "cat", "C")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(again[0], EventOutcome::Duplicate);
+    assert_eq!(stored(&again), 1);
+    assert_eq!(count(&sql(&dir), "SELECT COUNT(*) FROM calls"), 3);
+}
+
+#[tokio::test]
+async fn beyond_dedup_max_ids_the_oldest_ids_are_forgotten_first() {
+    let dir = TempDir::new("store-layout");
+    let mut config = StoreConfig::new(dir.path());
+    config.dedup_max_ids = 3;
+    let store = Store::open(config.clone(), registry().unwrap()).unwrap();
+    let events = (0..5)
+        .map(|i| track(&format!("m{i}"), "ann", "A"))
+        .collect();
+    store.accept(&source(), events).await.unwrap();
+    drop(store);
+    // The cap is applied before each commit's lookups, so one commit may pass it.
+    let conn = sql(&dir);
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM seen"), 5);
+
+    let store = Store::open(config, registry().unwrap()).unwrap();
+    store
+        .accept(&source(), vec![track("m5", "bob", "B")])
+        .await
+        .unwrap();
+    // Pruned to 3 (m2, m3, m4), then m5; the next commit prunes m2 before its lookups.
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM seen"), 4);
+    let again = store
+        .accept(
+            &source(),
+            vec![
+                track("m0", "ann", "A"),
+                track("m1", "ann", "A"),
+                track("m2", "ann", "A"),
+                track("m4", "ann", "A"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        [
+            EventOutcome::Stored {
+                calls: 1,
+                skipped: None
+            },
+            EventOutcome::Stored {
+                calls: 1,
+                skipped: None
+            },
+            EventOutcome::Stored {
+                calls: 1,
+                skipped: None
+            },
+            EventOutcome::Duplicate,
+        ],
+        "m0..m2 were the oldest and forgotten; m4 is remembered"
+    );
+}
+
+#[tokio::test]
+async fn a_schema_1_store_is_migrated_keeping_its_calls_and_dedup_history() {
+    let dir = TempDir::new("store-layout");
+    let conn = sql(&dir);
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         CREATE TABLE calls (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, user_key TEXT NOT NULL,
+            message_id TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
+            accepted_at_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+         CREATE INDEX calls_by_user ON calls (source, user_key, id);
+         CREATE TABLE seen (source TEXT NOT NULL, message_id TEXT NOT NULL,
+            seen_at_ms INTEGER NOT NULL, PRIMARY KEY (source, message_id)) WITHOUT ROWID;
+         CREATE INDEX seen_by_time ON seen (seen_at_ms);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    conn.execute("INSERT INTO seen VALUES ('web', 'old-1', ?1)", [now - 1000])
+        .unwrap();
+    drop(conn);
+
+    let store = Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap();
+    let outcomes = store
+        .accept(
+            &source(),
+            vec![track("old-1", "ann", "A"), track("new-1", "ann", "A")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0], EventOutcome::Duplicate);
+    assert_eq!(stored(&outcomes), 1);
+    let conn = sql(&dir);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 2);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('calls_by_user', 'seen_by_time', 'seen_v1')"
+        ),
+        0
+    );
+}
