@@ -15,6 +15,9 @@ use inmoment_host::{demo, handlers_cmd, linked, map_cmd, queue_cmd, send, serve,
 use inmoment_sandbox::{Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
