@@ -179,7 +179,15 @@ impl<D: Deliver> Engine<D> {
                     busy.last_skipped = busy.last_skipped.max(row.id);
                     continue;
                 }
-                self.start(key, row);
+                let id = row.id;
+                match row.into_call() {
+                    Ok(call) => self.start(key, call),
+                    // Only a store written by another version could hold one; the
+                    // user's later calls go on rather than wait forever behind it.
+                    Err(error) => {
+                        tracing::error!(id, %error, "A stored call cannot be read and is skipped; it stays pending.")
+                    }
+                }
             }
         }
     }

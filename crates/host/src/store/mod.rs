@@ -14,5 +14,5 @@ mod writer;
 
 pub use acceptor::Store;
 pub use admin::{Admin, Selection};
-pub use reader::{DeadLetter, Reader, SourceStats, StoredCall};
+pub use reader::{DeadLetter, PendingRow, Reader, SourceStats, StoredCall};
 pub use writer::{Settlement, StoreConfig, StoreError};

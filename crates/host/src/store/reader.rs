@@ -21,6 +21,33 @@ pub struct StoredCall {
     pub next_attempt_ms: i64,
 }
 
+/// A pending call as the delivery scan reads it. The body stays text until the call is
+/// started: a busy user's rows are only skipped, and parsing them was most of the scan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingRow {
+    pub id: i64,
+    pub source: String,
+    pub user_key: String,
+    body: String,
+    accepted_at_ms: i64,
+    attempts: i64,
+    next_attempt_ms: i64,
+}
+
+impl PendingRow {
+    pub fn into_call(self) -> Result<StoredCall, serde_json::Error> {
+        Ok(StoredCall {
+            call: serde_json::from_str(&self.body)?,
+            id: self.id,
+            source: self.source,
+            user_key: self.user_key,
+            accepted_at_ms: self.accepted_at_ms,
+            attempts: self.attempts,
+            next_attempt_ms: self.next_attempt_ms,
+        })
+    }
+}
+
 /// One dead letter, as `queue dead list` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetter {
@@ -64,12 +91,22 @@ impl Reader {
     }
 
     /// Pending calls with an id above `cursor`, oldest first.
-    pub fn scan_after(&self, cursor: i64, limit: usize) -> rusqlite::Result<Vec<StoredCall>> {
+    pub fn scan_after(&self, cursor: i64, limit: usize) -> rusqlite::Result<Vec<PendingRow>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {CALL_COLUMNS} FROM calls WHERE id > ?1 ORDER BY id LIMIT ?2"
         ))?;
-        let rows = stmt.query_map(params![cursor, limit as i64], stored_call)?;
-        rows.filter_map(transpose_body).collect()
+        let rows = stmt.query_map(params![cursor, limit as i64], |row| {
+            Ok(PendingRow {
+                id: row.get(0)?,
+                source: row.get(1)?,
+                user_key: row.get(2)?,
+                body: row.get(3)?,
+                accepted_at_ms: row.get(4)?,
+                attempts: row.get(5)?,
+                next_attempt_ms: row.get(6)?,
+            })
+        })?;
+        rows.collect()
     }
 
     /// A user's oldest pending call with an id in `from..=upto`: a range scan by id, as
@@ -195,8 +232,4 @@ fn stored_call(row: &Row<'_>) -> rusqlite::Result<CallRow> {
         attempts: row.get(5)?,
         next_attempt_ms: row.get(6)?,
     }))
-}
-
-fn transpose_body(row: rusqlite::Result<CallRow>) -> Option<rusqlite::Result<StoredCall>> {
-    Some(row.and_then(|inner| inner))
 }
