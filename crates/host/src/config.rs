@@ -940,6 +940,7 @@ mod tests {
         assert_eq!(config.max_event_bytes, 32_768);
         assert_eq!(config.max_batch_bytes, 532_480);
         assert_eq!(config.dedup_window, Duration::from_secs(86_400));
+        assert_eq!(config.dedup_max_ids, 2_000_000);
         assert_eq!(config.max_concurrent_requests, 1024);
         assert_eq!(config.delivery.concurrency, 8);
         assert_eq!(config.delivery.rate_limit_per_minute, None);
