@@ -112,6 +112,7 @@ async fn user_state_survives_a_reopen_so_a_later_track_carries_the_email() {
     let (id, _, body) = calls.last().unwrap();
     assert_eq!(id, "m2");
     assert_eq!(body["request"]["query"]["email"], "ann@example.com");
+    assert_eq!(body["request"]["query"]["external_id"], "ann");
     assert_eq!(
         body["request"]["query"]["end_user_created_at"],
         "1420070400"

@@ -330,14 +330,16 @@ fn accept(
     Ok((outcomes, new_calls))
 }
 
-/// What a user's next event can read of their state. The event name, properties and
-/// page info are rewritten by every event before use, so storing them would only turn
-/// each track into a random write.
+/// What a user's next event needs of their state and cannot derive. The event name,
+/// properties and page info are rewritten by every event before use, and
+/// `segment_user_id` is always the state's own user key (every handler sets it from the
+/// event's), so storing them would only turn each track into a random write.
 fn stored_part(state: UserState) -> UserState {
     UserState {
         event_name: None,
         properties: Default::default(),
         page_info: None,
+        segment_user_id: None,
         ..state
     }
 }
