@@ -53,6 +53,15 @@ impl Params {
         Params::default()
     }
 
+    /// Room for `count` parameters of `text_bytes` in all, so building a large set does
+    /// not reallocate (and copy) its buffers as it grows.
+    pub fn with_capacity(count: usize, text_bytes: usize) -> Params {
+        Params {
+            text: String::with_capacity(text_bytes),
+            spans: Vec::with_capacity(count),
+        }
+    }
+
     pub fn push(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
         self.push_parts(&[key.as_ref()], value.as_ref());
     }
@@ -80,6 +89,12 @@ impl Params {
         write(&mut self.text);
         let end = self.offset();
         self.spans.push((start, middle, end));
+    }
+
+    /// Appends a parameter whose value is an integer, written without the formatting
+    /// machinery (it runs for every numeric property of every event).
+    pub fn push_int(&mut self, key_parts: &[&str], value: i64) {
+        self.push_with(key_parts, |out| write_int(out, value));
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -115,6 +130,26 @@ impl Params {
     fn offset(&self) -> u32 {
         u32::try_from(self.text.len()).unwrap_or(u32::MAX)
     }
+}
+
+/// Appends the decimal digits of `value` (same text as its `Display`).
+pub fn write_int(out: &mut String, value: i64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut magnitude = value.unsigned_abs();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push('-');
+    }
+    // Always ASCII digits, so this never falls back to the empty string.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
 }
 
 impl Serialize for Params {
@@ -293,6 +328,15 @@ mod tests {
         );
         let back: InMomentCall = serde_json::from_value(value).unwrap();
         assert_eq!(back, call);
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        for value in [0, 7, -7, 10, 1713225600, i64::MAX, i64::MIN] {
+            let mut out = String::from("x=");
+            write_int(&mut out, value);
+            assert_eq!(out, format!("x={value}"));
+        }
     }
 
     #[test]

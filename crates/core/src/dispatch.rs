@@ -58,6 +58,26 @@ pub fn map_event(
     }
 }
 
+/// [`map_event`] for a caller that no longer needs the event: handlers move its traits
+/// and properties into the output instead of copying them. Same output as [`map_event`].
+pub fn map_event_owned(
+    registry: &Registry,
+    event: Event,
+    state: UserState,
+    settings: &Settings,
+) -> Result<HandlerOutput, MappingError> {
+    if !destination_enabled(&event.integrations) {
+        return Ok(HandlerOutput::skipped(
+            state,
+            SkipReason::DestinationDisabled,
+        ));
+    }
+    match registry.get(event.event_type()) {
+        Some(registration) => registration.handler.handle_owned(event, state, settings),
+        None => Ok(HandlerOutput::skipped(state, SkipReason::NoHandler)),
+    }
+}
+
 /// One line of `map` output: what the beacon would hold and the calls to make.
 #[derive(Debug, Serialize)]
 pub struct MappedEvent<'a> {

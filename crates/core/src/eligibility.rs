@@ -21,23 +21,22 @@ pub enum Trigger<'a> {
     Page { url: Option<&'a str> },
 }
 
-/// Builds the check from the user's state after the event was applied.
+/// Builds the check from the user's state after the event was applied. `message_id` is
+/// taken by value so a handler that owns it passes it on without a copy.
 pub fn eligibility_check(
-    message_id: &str,
+    message_id: impl Into<String>,
     settings: &Settings,
     state: &UserState,
     trigger: Trigger<'_>,
 ) -> InMomentCall {
-    let mut query = Params::new();
+    let (count, text_bytes) = query_size(state, trigger);
+    let mut query = Params::with_capacity(count, text_bytes);
     query.push("account_token", settings.account_token.as_str());
     if let Some(email) = &state.email {
         query.push("email", email.as_str());
     }
     if let Some(created_at) = state.created_at {
-        query.push_with(&["end_user_created_at"], |out| {
-            use std::fmt::Write;
-            let _ = write!(out, "{created_at}");
-        });
+        query.push_int(&["end_user_created_at"], created_at);
     }
     if let Some(id) = &state.segment_user_id {
         query.push("external_id", id.as_str());
@@ -60,7 +59,7 @@ pub fn eligibility_check(
         }
     }
     InMomentCall::EligibilityCheck {
-        message_id: message_id.to_string(),
+        message_id: message_id.into(),
         request: HttpRequest {
             method: Method::Get,
             host: Host::Eligibility,
@@ -71,7 +70,36 @@ pub fn eligibility_check(
     }
 }
 
+/// A generous estimate of the query's parameter count and text length, so its buffers are
+/// allocated once instead of growing (and being copied) parameter by parameter.
+fn query_size(state: &UserState, trigger: Trigger<'_>) -> (usize, usize) {
+    let len = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+    let mut size = 128
+        + len(&state.email)
+        + len(&state.segment_user_id)
+        + len(&state.language)
+        + len(&state.event_name);
+    let mut count = 8;
+    match trigger {
+        Trigger::Identify | Trigger::Track => {
+            count += state.properties.len();
+            for (key, value) in &state.properties {
+                size += key.len()
+                    + 12
+                    + match value {
+                        Value::String(s) => s.len(),
+                        _ => 20,
+                    };
+            }
+        }
+        Trigger::Page { url } => size += url.map_or(0, str::len),
+    }
+    (count, size)
+}
+
 fn push_properties(query: &mut Params, properties: &Map<String, Value>) {
+    // One key buffer for all nested values, instead of a new String per level.
+    let mut nested_key = String::new();
     for (key, value) in properties {
         let parts = ["properties[", key.as_str(), "]"];
         match value {
@@ -79,31 +107,52 @@ fn push_properties(query: &mut Params, properties: &Map<String, Value>) {
             Value::Null => {}
             Value::String(s) => query.push_parts(&parts, s),
             Value::Bool(b) => query.push_parts(&parts, if *b { "true" } else { "false" }),
-            Value::Number(n) => query.push_with(&parts, |out| {
-                use std::fmt::Write;
-                let _ = write!(out, "{n}");
-            }),
-            nested => push_bracketed(query, format!("properties[{key}]"), nested),
+            Value::Number(n) => push_number(query, &parts, n),
+            nested => {
+                nested_key.clear();
+                nested_key.extend(parts);
+                push_bracketed(query, &mut nested_key, nested);
+            }
         }
     }
 }
 
+/// Integers without the formatting machinery; other numbers as JSON writes them.
+fn push_number(query: &mut Params, key_parts: &[&str], n: &serde_json::Number) {
+    match n.as_i64() {
+        Some(i) => query.push_int(key_parts, i),
+        None => query.push_with(key_parts, |out| {
+            use std::fmt::Write;
+            let _ = write!(out, "{n}");
+        }),
+    }
+}
+
 /// Rails-style bracket encoding: nested objects as `a[b]`, arrays as `a[]`, nulls left out.
-pub fn push_bracketed(query: &mut Params, key: String, value: &Value) {
+/// `key` is a scratch buffer holding the key so far; it is back to that key on return.
+pub fn push_bracketed(query: &mut Params, key: &mut String, value: &Value) {
     match value {
         Value::Null => {}
-        Value::String(s) => query.push(key, s.as_str()),
-        Value::Bool(b) => query.push(key, if *b { "true" } else { "false" }),
-        Value::Number(n) => query.push(key, n.to_string()),
+        Value::String(s) => query.push(&*key, s.as_str()),
+        Value::Bool(b) => query.push(&*key, if *b { "true" } else { "false" }),
+        Value::Number(n) => push_number(query, &[key.as_str()], n),
         Value::Object(map) => {
+            let len = key.len();
             for (sub, v) in map {
-                push_bracketed(query, format!("{key}[{sub}]"), v);
+                key.push('[');
+                key.push_str(sub);
+                key.push(']');
+                push_bracketed(query, key, v);
+                key.truncate(len);
             }
         }
         Value::Array(items) => {
+            let len = key.len();
+            key.push_str("[]");
             for item in items {
-                push_bracketed(query, format!("{key}[]"), item);
+                push_bracketed(query, key, item);
             }
+            key.truncate(len);
         }
     }
 }
@@ -118,7 +167,7 @@ mod tests {
         let mut query = Params::new();
         push_bracketed(
             &mut query,
-            "properties[company]".into(),
+            &mut "properties[company]".to_string(),
             &json!({"name": "Acme", "tags": ["a", 2], "none": null, "ok": true}),
         );
         assert_eq!(

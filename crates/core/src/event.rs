@@ -91,6 +91,47 @@ pub enum Payload {
     },
 }
 
+impl Payload {
+    /// Moves the fields out, leaving the same kind of payload with empty fields.
+    pub fn take(&mut self) -> Payload {
+        use std::mem::take;
+        match self {
+            Payload::Identify { traits } => Payload::Identify {
+                traits: take(traits),
+            },
+            Payload::Track { event, properties } => Payload::Track {
+                event: take(event),
+                properties: take(properties),
+            },
+            Payload::Page {
+                name,
+                category,
+                properties,
+            } => Payload::Page {
+                name: name.take(),
+                category: category.take(),
+                properties: take(properties),
+            },
+            Payload::Screen {
+                name,
+                category,
+                properties,
+            } => Payload::Screen {
+                name: name.take(),
+                category: category.take(),
+                properties: take(properties),
+            },
+            Payload::Group { group_id, traits } => Payload::Group {
+                group_id: take(group_id),
+                traits: take(traits),
+            },
+            Payload::Alias { previous_id } => Payload::Alias {
+                previous_id: take(previous_id),
+            },
+        }
+    }
+}
+
 /// One Segment event with its common fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {

@@ -1,9 +1,11 @@
 //! The handler contract every event-type crate implements.
 
+use std::borrow::Cow;
+
 use crate::call::InMomentCall;
 use crate::dispatch::SkipReason;
 use crate::error::{MappingError, Warning};
-use crate::event::{Event, EventType};
+use crate::event::{Event, EventType, Payload};
 use crate::settings::Settings;
 use crate::state::UserState;
 
@@ -41,6 +43,42 @@ pub trait EventHandler: Send + Sync {
         state: UserState,
         settings: &Settings,
     ) -> Result<HandlerOutput, MappingError>;
+
+    /// [`handle`](EventHandler::handle) for a caller that gives the event away, so the
+    /// handler can move its traits and properties instead of copying them. Must give the
+    /// same output; the default simply borrows.
+    fn handle_owned(
+        &self,
+        event: Event,
+        state: UserState,
+        settings: &Settings,
+    ) -> Result<HandlerOutput, MappingError> {
+        self.handle(&event, state, settings)
+    }
+}
+
+/// The payload: moved out of an owned event (which keeps an emptied payload of the same
+/// kind), borrowed from a borrowed one.
+pub fn take_payload<'a>(event: &mut Cow<'a, Event>) -> Cow<'a, Payload> {
+    match event {
+        Cow::Borrowed(borrowed) => {
+            let borrowed: &'a Event = borrowed;
+            Cow::Borrowed(&borrowed.payload)
+        }
+        Cow::Owned(owned) => Cow::Owned(owned.payload.take()),
+    }
+}
+
+/// The `messageId` (empty when absent): moved out of an owned event, borrowed from a
+/// borrowed one, so the last call made can keep it without a copy.
+pub fn take_message_id<'a>(event: &mut Cow<'a, Event>) -> Cow<'a, str> {
+    match event {
+        Cow::Borrowed(borrowed) => {
+            let borrowed: &'a Event = borrowed;
+            Cow::Borrowed(borrowed.message_id.as_deref().unwrap_or_default())
+        }
+        Cow::Owned(owned) => Cow::Owned(owned.message_id.take().unwrap_or_default()),
+    }
 }
 
 /// Error for a handler given an event of another type (a registry bug, not user input).

@@ -20,7 +20,7 @@ pub mod state;
 pub mod timestamp;
 
 pub use call::{EndUserRef, Host, HttpRequest, InMomentCall, Method, Params};
-pub use dispatch::{map_event, MappedEvent, SkipReason};
+pub use dispatch::{map_event, map_event_owned, MappedEvent, SkipReason};
 pub use error::{MappingError, Warning};
 pub use event::{Context, Event, EventType, Payload};
 pub use handler::{EventHandler, HandlerOutput};

@@ -5,25 +5,44 @@
 
 use serde_json::{Map, Value};
 
-/// The first key of `map` equal to `wanted` ignoring ASCII case, `_` and `-`.
+/// The key of `map` equal to `wanted`, else the first key equal to it ignoring ASCII case,
+/// `_` and `-`. One pass without hashing: the maps are small, and a miss scans them anyway.
 pub fn loose_get<'a>(map: &'a Map<String, Value>, wanted: &str) -> Option<(&'a str, &'a Value)> {
-    if let Some((key, value)) = map.get_key_value(wanted) {
-        return Some((key.as_str(), value));
+    let mut loose = None;
+    for (key, value) in map {
+        if key == wanted {
+            return Some((key.as_str(), value));
+        }
+        if loose.is_none() && loose_eq(key, wanted) {
+            loose = Some((key.as_str(), value));
+        }
     }
-    map.iter()
-        .find(|(key, _)| loose_eq(key, wanted))
-        .map(|(key, value)| (key.as_str(), value))
+    loose
 }
 
 /// Compares two keys ignoring ASCII case, `_` and `-` (without allocating: it runs for
 /// every trait of every event).
 pub fn loose_eq(a: &str, b: &str) -> bool {
-    fn significant(s: &str) -> impl Iterator<Item = u8> + '_ {
-        s.bytes()
-            .filter(|c| *c != b'_' && *c != b'-')
-            .map(|c| c.to_ascii_lowercase())
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let skip = |s: &[u8], mut i: usize| {
+        while i < s.len() && (s[i] == b'_' || s[i] == b'-') {
+            i += 1;
+        }
+        i
+    };
+    let (mut i, mut j) = (0, 0);
+    loop {
+        i = skip(a, i);
+        j = skip(b, j);
+        match (a.get(i), b.get(j)) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => {
+                i += 1;
+                j += 1;
+            }
+            _ => return false,
+        }
     }
-    significant(a).eq(significant(b))
 }
 
 /// A non-empty (after trimming) string value, or `None`.

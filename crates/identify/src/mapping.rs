@@ -4,6 +4,7 @@ use inmoment_core::lookup::{looks_like_email, loose_get, non_empty_str};
 use inmoment_core::timestamp::unix_seconds;
 use inmoment_core::{properties, Warning};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// `traits.email` (loose key), else an email-like userId; blank values never count.
 pub fn email<'a>(traits: &'a Map<String, Value>, user_id: Option<&'a str>) -> Option<&'a str> {
@@ -34,22 +35,38 @@ pub fn language(traits: &Map<String, Value>) -> Option<&str> {
 
 /// All traits plus `id` = userId (as the browser integration's traits include it), then
 /// the property rules. `id` keeps its place when the traits already have one.
-pub fn properties(traits: &Map<String, Value>, user_id: Option<&str>) -> Map<String, Value> {
+pub fn properties(
+    traits: Cow<'_, Map<String, Value>>,
+    user_id: Option<&str>,
+) -> Map<String, Value> {
     let Some(id) = user_id.map(Value::from) else {
-        return properties::convert(traits);
+        return properties::convert_cow(traits);
     };
-    let has_id = traits.contains_key("id");
-    let entries = traits
-        .iter()
-        .map(|(k, v)| {
-            if k == "id" {
-                (k.as_str(), &id)
-            } else {
-                (k.as_str(), v)
+    match traits {
+        Cow::Owned(mut traits) => {
+            match traits.get_mut("id") {
+                Some(value) => *value = id,
+                None => {
+                    traits.insert("id".to_string(), id);
+                }
             }
-        })
-        .chain((!has_id).then_some(("id", &id)));
-    properties::convert_entries(entries, traits.len() + 1)
+            properties::convert_owned(traits)
+        }
+        Cow::Borrowed(traits) => {
+            let has_id = traits.contains_key("id");
+            let entries = traits
+                .iter()
+                .map(|(k, v)| {
+                    if k == "id" {
+                        (k.as_str(), &id)
+                    } else {
+                        (k.as_str(), v)
+                    }
+                })
+                .chain((!has_id).then_some(("id", &id)));
+            properties::convert_entries(entries, traits.len() + 1)
+        }
+    }
 }
 
 fn is_present(value: &Value) -> bool {

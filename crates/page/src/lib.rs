@@ -5,7 +5,9 @@ mod mapping;
 
 use inmoment_core::eligibility::{eligibility_check, Trigger};
 use inmoment_core::end_user::{upsert, Include};
-use inmoment_core::handler::wrong_type;
+use std::borrow::Cow;
+
+use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
 use inmoment_core::{
     Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError, Payload,
     Settings, SkipReason, UserState,
@@ -22,54 +24,92 @@ impl EventHandler for PageHandler {
     fn handle(
         &self,
         event: &Event,
-        mut state: UserState,
+        state: UserState,
         settings: &Settings,
     ) -> Result<HandlerOutput, MappingError> {
-        let Payload::Page {
+        map(Cow::Borrowed(event), state, settings)
+    }
+
+    fn handle_owned(
+        &self,
+        event: Event,
+        state: UserState,
+        settings: &Settings,
+    ) -> Result<HandlerOutput, MappingError> {
+        map(Cow::Owned(event), state, settings)
+    }
+}
+
+/// Both entry points: an owned event's properties become `page_info` in place.
+fn map(
+    mut event: Cow<'_, Event>,
+    mut state: UserState,
+    settings: &Settings,
+) -> Result<HandlerOutput, MappingError> {
+    let (name, category, properties) = match take_payload(&mut event) {
+        Cow::Owned(Payload::Page {
             name,
             category,
             properties,
-        } = &event.payload
-        else {
-            return Err(wrong_type(EventType::Page, event));
-        };
-
-        let url = mapping::url(properties, &event.context.page);
-        if url.is_some() && state.last_page_url.as_deref() == url {
-            return Ok(HandlerOutput::skipped(state, SkipReason::DuplicatePage));
-        }
-        if state.segment_user_id.is_none() {
-            state.segment_user_id = Some(event.user_key().to_string());
-        }
-        state.page_info = Some(mapping::page_info(
+        }) => (
+            name.map(Cow::Owned),
+            category.map(Cow::Owned),
+            Cow::Owned(properties),
+        ),
+        Cow::Borrowed(Payload::Page {
+            name,
+            category,
             properties,
-            &event.context.page,
-            name.as_deref(),
-            category.as_deref(),
-        ));
-        if let Some(url) = url {
-            state.last_page_url = Some(url.to_string());
-        }
+        }) => (
+            name.as_deref().map(Cow::Borrowed),
+            category.as_deref().map(Cow::Borrowed),
+            Cow::Borrowed(properties),
+        ),
+        _ => return Err(wrong_type(EventType::Page, &event)),
+    };
 
-        let message_id = event.message_id.as_deref().unwrap_or_default();
-        let mut calls = Vec::with_capacity(2);
-        if !state.end_user_synced {
-            if let Some(Ok(call)) = upsert(message_id, settings, &state, Include::IdentityOnly) {
-                calls.push(call);
-                state.end_user_synced = true;
-            }
-        }
-        calls.push(eligibility_check(
-            message_id,
-            settings,
-            &state,
-            Trigger::Page { url },
-        ));
-        Ok(HandlerOutput {
-            state,
-            calls,
-            warnings: Vec::new(),
-            skipped: None,
-        })
+    let url = mapping::url(&properties, &event.context.page);
+    if url.is_some() && state.last_page_url.as_deref() == url {
+        return Ok(HandlerOutput::skipped(state, SkipReason::DuplicatePage));
     }
+    if state.segment_user_id.is_none() {
+        state.segment_user_id = Some(event.user_key().to_string());
+    }
+    // The URL is kept in the state before `properties` move into `page_info`.
+    let has_url = url.is_some();
+    if let Some(url) = url {
+        state.last_page_url = Some(url.to_string());
+    }
+    state.page_info = Some(mapping::page_info(
+        properties,
+        &event.context.page,
+        name,
+        category,
+    ));
+    let url = if has_url {
+        state.last_page_url.as_deref()
+    } else {
+        None
+    };
+
+    let message_id = take_message_id(&mut event);
+    let mut calls = Vec::with_capacity(2);
+    if !state.end_user_synced {
+        if let Some(Ok(call)) = upsert(&message_id, settings, &state, Include::IdentityOnly) {
+            calls.push(call);
+            state.end_user_synced = true;
+        }
+    }
+    calls.push(eligibility_check(
+        message_id,
+        settings,
+        &state,
+        Trigger::Page { url },
+    ));
+    Ok(HandlerOutput {
+        state,
+        calls,
+        warnings: Vec::new(),
+        skipped: None,
+    })
 }

@@ -2,6 +2,7 @@
 
 use inmoment_core::lookup::non_empty_str;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// `properties.url`, else `context.page.url`.
 pub fn url<'a>(
@@ -18,22 +19,22 @@ pub fn url<'a>(
 /// top-level `name` and `category` when given. The name never touches `email` (the public
 /// docs' table maps it there; that is a documentation error).
 pub fn page_info(
-    properties: &Map<String, Value>,
+    properties: Cow<'_, Map<String, Value>>,
     context_page: &Map<String, Value>,
-    name: Option<&str>,
-    category: Option<&str>,
+    name: Option<Cow<'_, str>>,
+    category: Option<Cow<'_, str>>,
 ) -> Map<String, Value> {
-    let mut info = properties.clone();
+    let mut info = properties.into_owned();
     for (key, value) in context_page {
         if !info.contains_key(key) {
             info.insert(key.clone(), value.clone());
         }
     }
     if let Some(name) = name {
-        info.insert("name".to_string(), Value::from(name));
+        info.insert("name".to_string(), Value::String(name.into_owned()));
     }
     if let Some(category) = category {
-        info.insert("category".to_string(), Value::from(category));
+        info.insert("category".to_string(), Value::String(category.into_owned()));
     }
     info
 }
