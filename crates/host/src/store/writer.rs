@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use inmoment_core::{map_event, Event, Registry, UserState};
+use inmoment_core::{map_event_owned, Event, Registry, UserState};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -163,7 +163,7 @@ impl Writer {
         }
     }
 
-    fn commit_group(&mut self, group: Vec<Command>) {
+    fn commit_group(&mut self, mut group: Vec<Command>) {
         let now_ms = now_ms();
         let mut results = Vec::with_capacity(group.len());
         let mut new_calls: u64 = 0;
@@ -175,13 +175,14 @@ impl Writer {
             if self.seen.needs_pruning(cutoff_ms, max_ids) {
                 self.seen.prune(&tx, cutoff_ms, max_ids)?;
             }
-            for command in &group {
+            for command in &mut group {
                 match command {
                     Command::Accept { source, events, .. } => {
                         let mut memory = Memory {
                             seen: &mut self.seen,
                             states: &mut self.states,
                         };
+                        let events = std::mem::take(events);
                         let (outcomes, calls) =
                             accept(&tx, &self.registry, &mut memory, source, events, now_ms)?;
                         new_calls += calls;
@@ -276,25 +277,25 @@ fn accept(
     registry: &Registry,
     memory: &mut Memory<'_>,
     source: &Source,
-    events: &[Event],
+    events: Vec<Event>,
     now_ms: i64,
 ) -> rusqlite::Result<(Vec<EventOutcome>, u64)> {
     let mut outcomes = Vec::with_capacity(events.len());
     let mut new_calls = 0;
     for event in events {
-        let message_id = event.message_id.as_deref().unwrap_or_default();
-        let seen_key = memory.seen.key(&source.name, message_id);
+        let message_id = event.message_id.clone().unwrap_or_default();
+        let seen_key = memory.seen.key(&source.name, &message_id);
         if memory.seen.contains(seen_key) {
             outcomes.push(EventOutcome::Duplicate);
             continue;
         }
-        let user_key = event.user_key();
-        let key = (source.name.clone(), user_key.to_string());
+        let key = (source.name.clone(), event.user_key().to_string());
         let stored = match memory.states.remove(&key) {
             Some(state) => state,
-            None => load_state(tx, &source.name, user_key)?,
+            None => load_state(tx, &key.0, &key.1)?,
         };
-        let output = match map_event(registry, event, stored.clone(), &source.settings) {
+        // The event is given away: the handler moves its properties instead of copying.
+        let output = match map_event_owned(registry, event, stored.clone(), &source.settings) {
             Ok(output) => output,
             Err(error) => {
                 memory.states.insert(key, stored);
@@ -307,7 +308,7 @@ fn accept(
             tx.prepare_cached(
                 "INSERT INTO calls (source, user_key, message_id, kind, body, accepted_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![source.name, user_key, message_id, call.kind(), body, now_ms])?;
+            .execute(params![source.name, key.1, message_id, call.kind(), body, now_ms])?;
         }
         let state = stored_part(output.state);
         if state != stored {
@@ -315,7 +316,7 @@ fn accept(
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO user_state (source, user_key, state) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![source.name, user_key, text])?;
+            .execute(params![source.name, key.1, text])?;
         }
         tx.prepare_cached("INSERT INTO seen (source, message_id, seen_at_ms) VALUES (?1, ?2, ?3)")?
             .execute(params![source.name, message_id, now_ms])?;
