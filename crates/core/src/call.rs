@@ -177,12 +177,40 @@ impl Serialize for Params {
     }
 }
 
-/// A parameter value in JSON: one string, or the values of a repeated key.
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A parameter value in JSON: one string, or the values of a repeated key. Read directly
+/// (an untagged enum would buffer each value and try both shapes).
 enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrManyVisitor;
+        impl<'de> Visitor<'de> for OneOrManyVisitor {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(value.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, value: String) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(value))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+                while let Some(value) = seq.next_element::<String>()? {
+                    values.push(value);
+                }
+                Ok(OneOrMany::Many(values))
+            }
+        }
+        deserializer.deserialize_any(OneOrManyVisitor)
+    }
 }
 
 impl<'de> Deserialize<'de> for Params {
@@ -236,7 +264,7 @@ pub struct EndUserRef {
 
 /// One call InMoment should receive because of one Segment event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "call", rename_all = "snake_case")]
+#[serde(tag = "call", rename_all = "snake_case", try_from = "FlatCall")]
 pub enum InMomentCall {
     /// What the beacon does on `wootric('run')`: ask whether to survey this user now.
     EligibilityCheck {
@@ -272,6 +300,62 @@ pub enum InMomentCall {
         end_user: EndUserRef,
         fields: Params,
     },
+}
+
+/// A stored call read back in one pass. Serde reads an internally tagged enum twice (into
+/// a generic tree to find the tag, then into the variant), which was most of the time
+/// delivery spent reading the store.
+#[derive(Deserialize)]
+struct FlatCall {
+    call: CallKind,
+    #[serde(rename = "messageId")]
+    message_id: String,
+    request: Option<HttpRequest>,
+    end_user: Option<EndUserRef>,
+    fields: Option<Params>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CallKind {
+    EligibilityCheck,
+    UpsertEndUser,
+    CreateResponse,
+    CreateDecline,
+}
+
+impl TryFrom<FlatCall> for InMomentCall {
+    type Error = String;
+
+    fn try_from(flat: FlatCall) -> Result<InMomentCall, String> {
+        let kind = flat.call;
+        let message_id = flat.message_id;
+        Ok(match kind {
+            CallKind::EligibilityCheck => InMomentCall::EligibilityCheck {
+                message_id,
+                request: required(flat.request, kind, "request")?,
+            },
+            CallKind::UpsertEndUser => InMomentCall::UpsertEndUser {
+                message_id,
+                end_user: required(flat.end_user, kind, "end_user")?,
+                fields: required(flat.fields, kind, "fields")?,
+            },
+            CallKind::CreateResponse => InMomentCall::CreateResponse {
+                message_id,
+                end_user: required(flat.end_user, kind, "end_user")?,
+                fields: required(flat.fields, kind, "fields")?,
+            },
+            CallKind::CreateDecline => InMomentCall::CreateDecline {
+                message_id,
+                end_user: required(flat.end_user, kind, "end_user")?,
+                fields: required(flat.fields, kind, "fields")?,
+            },
+        })
+    }
+}
+
+fn required<T>(value: Option<T>, kind: CallKind, field: &str) -> Result<T, String> {
+    value.ok_or_else(|| format!("a {kind:?} call needs `{field}`"))
 }
 
 impl InMomentCall {
@@ -328,6 +412,72 @@ mod tests {
         );
         let back: InMomentCall = serde_json::from_value(value).unwrap();
         assert_eq!(back, call);
+    }
+
+    #[test]
+    fn every_kind_of_call_round_trips_through_text_in_any_key_order() {
+        let mut fields = Params::new();
+        fields.push("email", "ann@example.com");
+        fields.push("tags[]", "a");
+        fields.push("tags[]", "b");
+        let end_user = EndUserRef {
+            external_id: Some("ann".into()),
+            email: None,
+        };
+        let message_id = String::from("m-2");
+        let calls = [
+            InMomentCall::UpsertEndUser {
+                message_id: message_id.clone(),
+                end_user: end_user.clone(),
+                fields: fields.clone(),
+            },
+            InMomentCall::CreateResponse {
+                message_id: message_id.clone(),
+                end_user: end_user.clone(),
+                fields: fields.clone(),
+            },
+            InMomentCall::CreateDecline {
+                message_id,
+                end_user,
+                fields,
+            },
+        ];
+        for call in calls {
+            let text = serde_json::to_string(&call).unwrap();
+            assert_eq!(serde_json::from_str::<InMomentCall>(&text).unwrap(), call);
+            // The tag need not come first.
+            let mut value = serde_json::to_value(&call).unwrap();
+            let tag = value.as_object_mut().unwrap().shift_remove("call").unwrap();
+            value.as_object_mut().unwrap().insert("call".into(), tag);
+            let reordered = serde_json::to_string(&value).unwrap();
+            assert!(!reordered.starts_with(r#"{"call""#), "{reordered}");
+            assert_eq!(
+                serde_json::from_str::<InMomentCall>(&reordered).unwrap(),
+                call
+            );
+        }
+    }
+
+    #[test]
+    fn a_stored_call_missing_a_part_says_which() {
+        let error = serde_json::from_str::<InMomentCall>(
+            r#"{"call":"create_response","messageId":"m","end_user":{"email":"a@b.c"}}"#,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("needs `fields`"), "{error}");
+        let error = serde_json::from_str::<InMomentCall>(r#"{"call":"launch","messageId":"m"}"#)
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("unknown variant `launch`"),
+            "{error}"
+        );
+        let error = serde_json::from_str::<Params>(r#"{"score": 7}"#).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("a string or an array of strings"),
+            "{error}"
+        );
     }
 
     #[test]
