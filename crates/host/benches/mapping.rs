@@ -11,6 +11,10 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 use inmoment_core::{map_event, map_event_owned, AccountToken, Event, Settings, UserState};
 use serde_json::json;
 
+/// The allocator the `inmoment-destination` binary uses, so the figure is the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn events() -> Vec<Event> {
     let identify = json!({
         "type": "identify", "messageId": "b-1", "userId": "user-1001",
