@@ -6,7 +6,8 @@
 //! the event, or `{"error": {"path": ..., "message": ...}}`.
 //!
 //! The registry is built from inventory, so a fixture also proves that the handler crate
-//! registers itself. `BLESS_FIXTURES=1` writes missing expected files for review; it never
+//! registers itself. Each fixture is also mapped by value (`map_event_owned`, which moves
+//! the event's maps instead of copying them): its output must be exactly the same. `BLESS_FIXTURES=1` writes missing expected files for review; it never
 //! overwrites an existing one.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a panic is a test failure
@@ -14,7 +15,9 @@
 use std::fs;
 use std::path::Path;
 
-use inmoment_core::{map_event, Event, MappedEvent, Registry, Settings, UserState};
+use inmoment_core::{
+    map_event, map_event_owned, Event, MappedEvent, MappingError, Registry, Settings, UserState,
+};
 use serde_json::{json, Value};
 
 /// Runs every fixture in `dir`; panics listing every mismatch.
@@ -32,6 +35,9 @@ pub fn run_fixture_dir(dir: &Path) -> usize {
         let name = input_path.to_string_lossy().replace(".input.json", "");
         let expected_path = Path::new(&format!("{name}.expected.json")).to_path_buf();
         let input: Value = read_json(input_path);
+        if let Some(difference) = owned_difference(&registry, &input) {
+            failures.push(format!("{name}\n  {difference}"));
+        }
         let actual = run_case(&registry, &input);
         if !expected_path.exists() && std::env::var_os("BLESS_FIXTURES").is_some() {
             let text = serde_json::to_string_pretty(&actual).expect("json") + "\n";
@@ -58,6 +64,31 @@ pub fn run_fixture_dir(dir: &Path) -> usize {
 
 /// Maps one fixture input to the value its expected file must equal.
 pub fn run_case(registry: &Registry, input: &Value) -> Value {
+    let (settings, state, event) = parse_case(input);
+    let result = event.and_then(|event| {
+        let output = map_event(registry, &event, state, &settings)?;
+        Ok(serde_json::to_value(MappedEvent::new(&event, &settings, &output)).expect("json"))
+    });
+    match result {
+        Ok(value) => value,
+        Err(error) => json!({"error": error}),
+    }
+}
+
+/// How the by-value mapping of a fixture differs from the borrowed one, if it does.
+fn owned_difference(registry: &Registry, input: &Value) -> Option<String> {
+    let (settings, state, Ok(event)) = parse_case(input) else {
+        return None;
+    };
+    let borrowed = map_event(registry, &event, state.clone(), &settings);
+    let owned = map_event_owned(registry, event, state, &settings);
+    // Debug text too: map equality ignores order, and the output's order matters.
+    let (owned, borrowed) = (format!("{owned:?}"), format!("{borrowed:?}"));
+    (owned != borrowed).then(|| format!("by value: {owned}\n  borrowed: {borrowed}"))
+}
+
+/// A fixture input's settings, state before the event, and the event.
+fn parse_case(input: &Value) -> (Settings, UserState, Result<Event, MappingError>) {
     let settings: Settings = match input.get("settings") {
         Some(s) => serde_json::from_value(s.clone()).expect("fixture settings"),
         None => serde_json::from_value(json!({"account_token": "NPS-4aeb53c1"})).expect("settings"),
@@ -71,14 +102,7 @@ pub fn run_case(registry: &Registry, input: &Value) -> Value {
         (None, Some(Value::String(text))) => Event::from_json(text),
         _ => panic!("fixture input needs `event` or `event_text`"),
     };
-    let result = event.and_then(|event| {
-        let output = map_event(registry, &event, state, &settings)?;
-        Ok(serde_json::to_value(MappedEvent::new(&event, &settings, &output)).expect("json"))
-    });
-    match result {
-        Ok(value) => value,
-        Err(error) => json!({"error": error}),
-    }
+    (settings, state, event)
 }
 
 fn read_json(path: &Path) -> Value {
