@@ -1,6 +1,7 @@
 //! One event through the registry: the destination switch first, then its handler.
 
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::error::MappingError;
@@ -46,16 +47,7 @@ pub fn map_event(
     state: UserState,
     settings: &Settings,
 ) -> Result<HandlerOutput, MappingError> {
-    if !destination_enabled(&event.integrations) {
-        return Ok(HandlerOutput::skipped(
-            state,
-            SkipReason::DestinationDisabled,
-        ));
-    }
-    match registry.get(event.event_type()) {
-        Some(registration) => registration.handler.handle(event, state, settings),
-        None => Ok(HandlerOutput::skipped(state, SkipReason::NoHandler)),
-    }
+    dispatch(registry, Cow::Borrowed(event), state, settings)
 }
 
 /// [`map_event`] for a caller that no longer needs the event: handlers move its traits
@@ -66,6 +58,16 @@ pub fn map_event_owned(
     state: UserState,
     settings: &Settings,
 ) -> Result<HandlerOutput, MappingError> {
+    dispatch(registry, Cow::Owned(event), state, settings)
+}
+
+/// The destination switch first, then the event type's handler.
+fn dispatch(
+    registry: &Registry,
+    event: Cow<'_, Event>,
+    state: UserState,
+    settings: &Settings,
+) -> Result<HandlerOutput, MappingError> {
     if !destination_enabled(&event.integrations) {
         return Ok(HandlerOutput::skipped(
             state,
@@ -73,7 +75,7 @@ pub fn map_event_owned(
         ));
     }
     match registry.get(event.event_type()) {
-        Some(registration) => registration.handler.handle_owned(event, state, settings),
+        Some(registration) => registration.handler.handle(event, state, settings),
         None => Ok(HandlerOutput::skipped(state, SkipReason::NoHandler)),
     }
 }

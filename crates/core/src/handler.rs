@@ -37,24 +37,15 @@ impl HandlerOutput {
 /// so the same input always gives the same output and fixtures can pin it exactly.
 pub trait EventHandler: Send + Sync {
     /// `state` is the user's state before the event; the output carries the new one.
+    /// The event is owned when the caller no longer needs it (the store, `send`), so the
+    /// handler can move its traits and properties instead of copying them; borrowed
+    /// otherwise (`map`). Both must give the same output: the fixture runner checks it.
     fn handle(
         &self,
-        event: &Event,
+        event: Cow<'_, Event>,
         state: UserState,
         settings: &Settings,
     ) -> Result<HandlerOutput, MappingError>;
-
-    /// [`handle`](EventHandler::handle) for a caller that gives the event away, so the
-    /// handler can move its traits and properties instead of copying them. Must give the
-    /// same output; the default simply borrows.
-    fn handle_owned(
-        &self,
-        event: Event,
-        state: UserState,
-        settings: &Settings,
-    ) -> Result<HandlerOutput, MappingError> {
-        self.handle(&event, state, settings)
-    }
 }
 
 /// The payload: moved out of an owned event (which keeps an emptied payload of the same

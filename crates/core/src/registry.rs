@@ -115,7 +115,7 @@ mod tests {
     impl EventHandler for Nothing {
         fn handle(
             &self,
-            _: &Event,
+            _: std::borrow::Cow<'_, Event>,
             state: UserState,
             _: &Settings,
         ) -> Result<HandlerOutput, MappingError> {

@@ -13,7 +13,7 @@ struct SecondIdentify;
 impl EventHandler for SecondIdentify {
     fn handle(
         &self,
-        _: &Event,
+        _: std::borrow::Cow<'_, Event>,
         state: UserState,
         _: &Settings,
     ) -> Result<HandlerOutput, MappingError> {

@@ -23,20 +23,11 @@ inmoment_core::inventory::submit! {
 impl EventHandler for PageHandler {
     fn handle(
         &self,
-        event: &Event,
+        event: Cow<'_, Event>,
         state: UserState,
         settings: &Settings,
     ) -> Result<HandlerOutput, MappingError> {
-        map(Cow::Borrowed(event), state, settings)
-    }
-
-    fn handle_owned(
-        &self,
-        event: Event,
-        state: UserState,
-        settings: &Settings,
-    ) -> Result<HandlerOutput, MappingError> {
-        map(Cow::Owned(event), state, settings)
+        map(event, state, settings)
     }
 }
 

@@ -26,20 +26,11 @@ inmoment_core::inventory::submit! {
 impl EventHandler for TrackHandler {
     fn handle(
         &self,
-        event: &Event,
+        event: Cow<'_, Event>,
         state: UserState,
         settings: &Settings,
     ) -> Result<HandlerOutput, MappingError> {
-        map(Cow::Borrowed(event), state, settings)
-    }
-
-    fn handle_owned(
-        &self,
-        event: Event,
-        state: UserState,
-        settings: &Settings,
-    ) -> Result<HandlerOutput, MappingError> {
-        map(Cow::Owned(event), state, settings)
+        map(event, state, settings)
     }
 }
 
