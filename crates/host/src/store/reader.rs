@@ -95,17 +95,7 @@ impl Reader {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {CALL_COLUMNS} FROM calls WHERE id > ?1 ORDER BY id LIMIT ?2"
         ))?;
-        let rows = stmt.query_map(params![cursor, limit as i64], |row| {
-            Ok(PendingRow {
-                id: row.get(0)?,
-                source: row.get(1)?,
-                user_key: row.get(2)?,
-                body: row.get(3)?,
-                accepted_at_ms: row.get(4)?,
-                attempts: row.get(5)?,
-                next_attempt_ms: row.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![cursor, limit as i64], pending_row)?;
         rows.collect()
     }
 
@@ -122,9 +112,9 @@ impl Reader {
             "SELECT {CALL_COLUMNS} FROM calls WHERE id >= ?1 AND id <= ?2 AND source = ?3 AND user_key = ?4 ORDER BY id LIMIT 1"
         ))?;
         let row = stmt
-            .query_row(params![from, upto, source, user_key], stored_call)
+            .query_row(params![from, upto, source, user_key], pending_row)
             .optional()?;
-        row.transpose()
+        stored_call(row)
     }
 
     /// The oldest pending call of one user: the only one of theirs that may be sent.
@@ -134,13 +124,9 @@ impl Reader {
             "SELECT {CALL_COLUMNS} FROM calls WHERE source = ?1 AND user_key = ?2 ORDER BY id LIMIT 1"
         ))?;
         let row = stmt
-            .query_row(params![source, user_key], stored_call)
+            .query_row(params![source, user_key], pending_row)
             .optional()?;
-        match row {
-            Some(Ok(call)) => Ok(Some(call)),
-            Some(Err(error)) => Err(error),
-            None => Ok(None),
-        }
+        stored_call(row)
     }
 
     pub fn stats(&self, now_ms: i64) -> rusqlite::Result<Vec<SourceStats>> {
@@ -211,25 +197,23 @@ impl Reader {
     }
 }
 
-type CallRow = Result<StoredCall, rusqlite::Error>;
-
-fn stored_call(row: &Row<'_>) -> rusqlite::Result<CallRow> {
-    let body: String = row.get(3)?;
-    let call = match serde_json::from_str(&body) {
-        Ok(call) => call,
-        Err(error) => {
-            return Ok(Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
-                error,
-            ))))
-        }
-    };
-    Ok(Ok(StoredCall {
+fn pending_row(row: &Row<'_>) -> rusqlite::Result<PendingRow> {
+    Ok(PendingRow {
         id: row.get(0)?,
         source: row.get(1)?,
         user_key: row.get(2)?,
-        call,
+        body: row.get(3)?,
         accepted_at_ms: row.get(4)?,
         attempts: row.get(5)?,
         next_attempt_ms: row.get(6)?,
-    }))
+    })
+}
+
+/// One call to start now: a body that does not parse is an error.
+fn stored_call(row: Option<PendingRow>) -> rusqlite::Result<Option<StoredCall>> {
+    row.map(|row| {
+        row.into_call()
+            .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+    })
+    .transpose()
 }
