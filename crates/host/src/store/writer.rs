@@ -282,6 +282,13 @@ fn accept(
 ) -> rusqlite::Result<(Vec<EventOutcome>, u64)> {
     let mut outcomes = Vec::with_capacity(events.len());
     let mut new_calls = 0;
+    // Prepared once per request, and one buffer for every call's JSON.
+    let mut insert_call = tx.prepare_cached(
+        "INSERT INTO calls (source, user_key, message_id, kind, body, accepted_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut insert_seen =
+        tx.prepare_cached("INSERT INTO seen (source, message_id, seen_at_ms) VALUES (?1, ?2, ?3)")?;
+    let mut body = Vec::with_capacity(1024);
     for event in events {
         let message_id = event.message_id.clone().unwrap_or_default();
         let seen_key = memory.seen.key(&source.name, &message_id);
@@ -304,11 +311,18 @@ fn accept(
             }
         };
         for call in &output.calls {
-            let body = serde_json::to_string(call).map_err(json_error)?;
-            tx.prepare_cached(
-                "INSERT INTO calls (source, user_key, message_id, kind, body, accepted_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![source.name, key.1, message_id, call.kind(), body, now_ms])?;
+            body.clear();
+            serde_json::to_writer(&mut body, call).map_err(json_error)?;
+            let text = std::str::from_utf8(&body)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            insert_call.execute(params![
+                source.name,
+                key.1,
+                message_id,
+                call.kind(),
+                text,
+                now_ms
+            ])?;
         }
         let state = stored_part(output.state);
         if state != stored {
@@ -318,8 +332,7 @@ fn accept(
             )?
             .execute(params![source.name, key.1, text])?;
         }
-        tx.prepare_cached("INSERT INTO seen (source, message_id, seen_at_ms) VALUES (?1, ?2, ?3)")?
-            .execute(params![source.name, message_id, now_ms])?;
+        insert_seen.execute(params![source.name, message_id, now_ms])?;
         memory.seen.insert(seen_key, now_ms);
         new_calls += output.calls.len() as u64;
         outcomes.push(EventOutcome::Stored {
