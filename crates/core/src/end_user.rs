@@ -23,6 +23,21 @@ pub fn end_user_ref(state: &UserState) -> EndUserRef {
     }
 }
 
+/// The identity upsert a track or page makes for a user not synced yet (then marked
+/// synced); nothing when already synced, off the API path, or without an email so far.
+pub fn sync_identity_once(
+    message_id: &str,
+    settings: &Settings,
+    state: &mut UserState,
+) -> Option<InMomentCall> {
+    if state.end_user_synced {
+        return None;
+    }
+    let call = upsert(message_id, settings, state, Include::IdentityOnly)?.ok()?;
+    state.end_user_synced = true;
+    Some(call)
+}
+
 /// Builds the upsert, or a warning when InMoment could not accept one (it needs an email).
 /// Returns nothing without a Client ID: the API path is off.
 pub fn upsert(

@@ -22,65 +22,57 @@ inmoment_core::inventory::submit! {
 }
 
 impl EventHandler for IdentifyHandler {
+    /// An owned event's traits become the state's properties in place.
     fn handle(
         &self,
-        event: Cow<'_, Event>,
-        state: UserState,
+        mut event: Cow<'_, Event>,
+        mut state: UserState,
         settings: &Settings,
     ) -> Result<HandlerOutput, MappingError> {
-        map(event, state, settings)
-    }
-}
+        let traits = match take_payload(&mut event) {
+            Cow::Owned(Payload::Identify { traits }) => Cow::Owned(traits),
+            Cow::Borrowed(Payload::Identify { traits }) => Cow::Borrowed(traits),
+            _ => return Err(wrong_type(EventType::Identify, &event)),
+        };
+        let mut warnings = Vec::new();
 
-/// Both entry points: an owned event's traits become the state's properties in place.
-fn map(
-    mut event: Cow<'_, Event>,
-    mut state: UserState,
-    settings: &Settings,
-) -> Result<HandlerOutput, MappingError> {
-    let traits = match take_payload(&mut event) {
-        Cow::Owned(Payload::Identify { traits }) => Cow::Owned(traits),
-        Cow::Borrowed(Payload::Identify { traits }) => Cow::Borrowed(traits),
-        _ => return Err(wrong_type(EventType::Identify, &event)),
-    };
-    let mut warnings = Vec::new();
-
-    state.segment_user_id = Some(event.user_key().to_string());
-    if let Some(email) = mapping::email(&traits, event.user_id.as_deref()) {
-        state.email = Some(email.to_string());
-    }
-    match mapping::created_at(&traits) {
-        Some(Ok(seconds)) => state.created_at = Some(seconds),
-        Some(Err(warning)) => warnings.push(warning),
-        None => {}
-    }
-    if let Some(language) = mapping::language(&traits) {
-        state.language = Some(language.to_string());
-    }
-    state.event_name = None;
-    state.properties = mapping::properties(traits, event.user_id.as_deref());
-
-    let message_id = take_message_id(&mut event);
-    let mut calls = Vec::with_capacity(2);
-    match upsert(&message_id, settings, &state, Include::Traits) {
-        Some(Ok(call)) => {
-            calls.push(call);
-            state.end_user_synced = true;
+        state.segment_user_id = Some(event.user_key().to_string());
+        if let Some(email) = mapping::email(&traits, event.user_id.as_deref()) {
+            state.email = Some(email.to_string());
         }
-        Some(Err(warning)) => warnings.push(warning),
-        None => {}
+        match mapping::created_at(&traits) {
+            Some(Ok(seconds)) => state.created_at = Some(seconds),
+            Some(Err(warning)) => warnings.push(warning),
+            None => {}
+        }
+        if let Some(language) = mapping::language(&traits) {
+            state.language = Some(language.to_string());
+        }
+        state.event_name = None;
+        state.properties = mapping::properties(traits, event.user_id.as_deref());
+
+        let message_id = take_message_id(&mut event);
+        let mut calls = Vec::with_capacity(2);
+        match upsert(&message_id, settings, &state, Include::Traits) {
+            Some(Ok(call)) => {
+                calls.push(call);
+                state.end_user_synced = true;
+            }
+            Some(Err(warning)) => warnings.push(warning),
+            None => {}
+        }
+        // The last call keeps the message id.
+        calls.push(eligibility_check(
+            message_id,
+            settings,
+            &state,
+            Trigger::Identify,
+        ));
+        Ok(HandlerOutput {
+            state,
+            calls,
+            warnings,
+            skipped: None,
+        })
     }
-    // The last call keeps the message id.
-    calls.push(eligibility_check(
-        message_id,
-        settings,
-        &state,
-        Trigger::Identify,
-    ));
-    Ok(HandlerOutput {
-        state,
-        calls,
-        warnings,
-        skipped: None,
-    })
 }

@@ -4,7 +4,7 @@
 mod mapping;
 
 use inmoment_core::eligibility::{eligibility_check, Trigger};
-use inmoment_core::end_user::{upsert, Include};
+use inmoment_core::end_user::sync_identity_once;
 use std::borrow::Cow;
 
 use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
@@ -21,86 +21,73 @@ inmoment_core::inventory::submit! {
 }
 
 impl EventHandler for PageHandler {
+    /// An owned event's properties become `page_info` in place.
     fn handle(
         &self,
-        event: Cow<'_, Event>,
-        state: UserState,
+        mut event: Cow<'_, Event>,
+        mut state: UserState,
         settings: &Settings,
     ) -> Result<HandlerOutput, MappingError> {
-        map(event, state, settings)
-    }
-}
+        let (name, category, properties) = match take_payload(&mut event) {
+            Cow::Owned(Payload::Page {
+                name,
+                category,
+                properties,
+            }) => (
+                name.map(Cow::Owned),
+                category.map(Cow::Owned),
+                Cow::Owned(properties),
+            ),
+            Cow::Borrowed(Payload::Page {
+                name,
+                category,
+                properties,
+            }) => (
+                name.as_deref().map(Cow::Borrowed),
+                category.as_deref().map(Cow::Borrowed),
+                Cow::Borrowed(properties),
+            ),
+            _ => return Err(wrong_type(EventType::Page, &event)),
+        };
 
-/// Both entry points: an owned event's properties become `page_info` in place.
-fn map(
-    mut event: Cow<'_, Event>,
-    mut state: UserState,
-    settings: &Settings,
-) -> Result<HandlerOutput, MappingError> {
-    let (name, category, properties) = match take_payload(&mut event) {
-        Cow::Owned(Payload::Page {
-            name,
-            category,
-            properties,
-        }) => (
-            name.map(Cow::Owned),
-            category.map(Cow::Owned),
-            Cow::Owned(properties),
-        ),
-        Cow::Borrowed(Payload::Page {
-            name,
-            category,
-            properties,
-        }) => (
-            name.as_deref().map(Cow::Borrowed),
-            category.as_deref().map(Cow::Borrowed),
-            Cow::Borrowed(properties),
-        ),
-        _ => return Err(wrong_type(EventType::Page, &event)),
-    };
-
-    let url = mapping::url(&properties, &event.context.page);
-    if url.is_some() && state.last_page_url.as_deref() == url {
-        return Ok(HandlerOutput::skipped(state, SkipReason::DuplicatePage));
-    }
-    if state.segment_user_id.is_none() {
-        state.segment_user_id = Some(event.user_key().to_string());
-    }
-    // The URL is kept in the state before `properties` move into `page_info`.
-    let has_url = url.is_some();
-    if let Some(url) = url {
-        state.last_page_url = Some(url.to_string());
-    }
-    state.page_info = Some(mapping::page_info(
-        properties,
-        &event.context.page,
-        name,
-        category,
-    ));
-    let url = if has_url {
-        state.last_page_url.as_deref()
-    } else {
-        None
-    };
-
-    let message_id = take_message_id(&mut event);
-    let mut calls = Vec::with_capacity(2);
-    if !state.end_user_synced {
-        if let Some(Ok(call)) = upsert(&message_id, settings, &state, Include::IdentityOnly) {
-            calls.push(call);
-            state.end_user_synced = true;
+        let url = mapping::url(&properties, &event.context.page);
+        if url.is_some() && state.last_page_url.as_deref() == url {
+            return Ok(HandlerOutput::skipped(state, SkipReason::DuplicatePage));
         }
+        if state.segment_user_id.is_none() {
+            state.segment_user_id = Some(event.user_key().to_string());
+        }
+        // The URL is kept in the state before `properties` move into `page_info`.
+        let has_url = url.is_some();
+        if let Some(url) = url {
+            state.last_page_url = Some(url.to_string());
+        }
+        state.page_info = Some(mapping::page_info(
+            properties,
+            &event.context.page,
+            name,
+            category,
+        ));
+
+        let message_id = take_message_id(&mut event);
+        let mut calls = Vec::with_capacity(2);
+        calls.extend(sync_identity_once(&message_id, settings, &mut state));
+        let url = if has_url {
+            state.last_page_url.as_deref()
+        } else {
+            None
+        };
+        calls.push(eligibility_check(
+            message_id,
+            settings,
+            &state,
+            Trigger::Page { url },
+        ));
+        Ok(HandlerOutput {
+            state,
+            calls,
+            warnings: Vec::new(),
+            skipped: None,
+        })
     }
-    calls.push(eligibility_check(
-        message_id,
-        settings,
-        &state,
-        Trigger::Page { url },
-    ));
-    Ok(HandlerOutput {
-        state,
-        calls,
-        warnings: Vec::new(),
-        skipped: None,
-    })
 }

@@ -7,7 +7,7 @@ mod answer;
 mod mapping;
 
 use inmoment_core::eligibility::{eligibility_check, Trigger};
-use inmoment_core::end_user::{upsert, Include};
+use inmoment_core::end_user::sync_identity_once;
 use std::borrow::Cow;
 
 use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
@@ -24,80 +24,67 @@ inmoment_core::inventory::submit! {
 }
 
 impl EventHandler for TrackHandler {
+    /// An owned event's properties become the state's properties in place.
     fn handle(
         &self,
-        event: Cow<'_, Event>,
-        state: UserState,
+        mut event: Cow<'_, Event>,
+        mut state: UserState,
         settings: &Settings,
     ) -> Result<HandlerOutput, MappingError> {
-        map(event, state, settings)
-    }
-}
+        let (name, properties) = match take_payload(&mut event) {
+            Cow::Owned(Payload::Track { event, properties }) => (event, Cow::Owned(properties)),
+            Cow::Borrowed(Payload::Track { event, properties }) => {
+                (event.clone(), Cow::Borrowed(properties))
+            }
+            _ => return Err(wrong_type(EventType::Track, &event)),
+        };
 
-/// Both entry points: an owned event's properties become the state's properties in place.
-fn map(
-    mut event: Cow<'_, Event>,
-    mut state: UserState,
-    settings: &Settings,
-) -> Result<HandlerOutput, MappingError> {
-    let (name, properties) = match take_payload(&mut event) {
-        Cow::Owned(Payload::Track { event, properties }) => (event, Cow::Owned(properties)),
-        Cow::Borrowed(Payload::Track { event, properties }) => {
-            (event.clone(), Cow::Borrowed(properties))
+        if state.segment_user_id.is_none() {
+            state.segment_user_id = Some(event.user_key().to_string());
         }
-        _ => return Err(wrong_type(EventType::Track, &event)),
-    };
+        if let Some(email) = mapping::email(&event, &properties) {
+            state.email = Some(email.to_string());
+        }
+        if let Some(language) = mapping::language(&properties) {
+            state.language = Some(language.to_string());
+        }
 
-    if state.segment_user_id.is_none() {
-        state.segment_user_id = Some(event.user_key().to_string());
-    }
-    if let Some(email) = mapping::email(&event, &properties) {
-        state.email = Some(email.to_string());
-    }
-    if let Some(language) = mapping::language(&properties) {
-        state.language = Some(language.to_string());
-    }
+        let answer = answer::kind(&name, &event.integrations, settings)?;
+        // The answer reads the event's own properties, so it is made before they are converted
+        // (it needs only the user's identity from the state, which is already set).
+        let mut warnings = Vec::new();
+        let answer_call = match answer {
+            Some(kind) if settings.client_id.is_some() => Some(answer::call(
+                kind,
+                &event,
+                &properties,
+                &state,
+                &mut warnings,
+            )?),
+            Some(kind) => {
+                warnings.push(answer::needs_client_id(kind));
+                None
+            }
+            None => None,
+        };
+        state.event_name = Some(name);
+        state.properties = properties::convert_cow(properties);
 
-    let answer = answer::kind(&name, &event.integrations, settings)?;
-    // The answer reads the event's own properties, so it is made before they are converted
-    // (it needs only the user's identity from the state, which is already set).
-    let mut warnings = Vec::new();
-    let answer_call = match answer {
-        Some(kind) if settings.client_id.is_some() => Some(answer::call(
-            kind,
-            &event,
-            &properties,
+        let message_id = take_message_id(&mut event);
+        let mut calls = Vec::with_capacity(3);
+        calls.extend(sync_identity_once(&message_id, settings, &mut state));
+        calls.push(eligibility_check(
+            message_id,
+            settings,
             &state,
-            &mut warnings,
-        )?),
-        Some(kind) => {
-            warnings.push(answer::needs_client_id(kind));
-            None
-        }
-        None => None,
-    };
-    state.event_name = Some(name);
-    state.properties = properties::convert_cow(properties);
-
-    let message_id = take_message_id(&mut event);
-    let mut calls = Vec::with_capacity(3);
-    if !state.end_user_synced {
-        if let Some(Ok(call)) = upsert(&message_id, settings, &state, Include::IdentityOnly) {
-            calls.push(call);
-            state.end_user_synced = true;
-        }
+            Trigger::Track,
+        ));
+        calls.extend(answer_call);
+        Ok(HandlerOutput {
+            state,
+            calls,
+            warnings,
+            skipped: None,
+        })
     }
-    calls.push(eligibility_check(
-        message_id,
-        settings,
-        &state,
-        Trigger::Track,
-    ));
-    calls.extend(answer_call);
-    Ok(HandlerOutput {
-        state,
-        calls,
-        warnings,
-        skipped: None,
-    })
 }
