@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
+use crate::answers::{owned_by, record_on_user, with_params};
 use crate::api::Ctx;
 use crate::clock::render as date;
 use crate::end_users::{apply_properties, check_property_edit, existing_id, parse_id, unix_param};
@@ -23,15 +24,7 @@ pub fn create(world: &mut World, ctx: &Ctx, key: &str) -> Result<Reply, ApiError
     let created_at = unix_param(p, "created_at", "Created at")?.unwrap_or(ctx.now);
     let id = world.next_id();
     let data = world.account(ctx.account);
-    let Some(user) = data.end_users.get_mut(&end_user_id) else {
-        return Err(ApiError::RecordNotFound);
-    };
-    let sent = p.children(&["end_user", "properties"]);
-    if !sent.is_empty() {
-        apply_properties(&mut user.properties, sent, mode);
-        user.updated_at = ctx.now;
-    }
-    user.last_surveyed = Some(created_at);
+    let user = record_on_user(data, ctx, end_user_id, mode, created_at)?;
     let decline = Decline {
         id,
         end_user_id,
@@ -77,10 +70,7 @@ pub fn get(world: &mut World, ctx: &Ctx, key: &str, did: &str) -> Result<Reply, 
     let offset = world.config.utc_offset_minutes;
     let data = world.account(ctx.account);
     let owner = existing_id(data, key)?;
-    let decline = parse_id(did)
-        .and_then(|id| data.declines.get(&id))
-        .filter(|d| d.end_user_id == owner)
-        .ok_or(ApiError::RecordNotFound)?;
+    let (_, decline) = owned_by(&data.declines, did, owner)?;
     Ok(Reply::json(StatusCode::OK, render(decline, offset)))
 }
 
@@ -107,13 +97,7 @@ pub fn update(world: &mut World, ctx: &Ctx, did: &str) -> Result<Reply, ApiError
 pub fn delete(world: &mut World, ctx: &Ctx, key: &str, did: &str) -> Result<Reply, ApiError> {
     let data = world.account(ctx.account);
     let owner = existing_id(data, key)?;
-    let id = parse_id(did)
-        .filter(|id| {
-            data.declines
-                .get(id)
-                .is_some_and(|d| d.end_user_id == owner)
-        })
-        .ok_or(ApiError::RecordNotFound)?;
+    let (id, _) = owned_by(&data.declines, did, owner)?;
     data.declines.remove(&id);
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
@@ -134,9 +118,5 @@ pub fn render(d: &Decline, offset: i32) -> Value {
 
 /// Decline plus every parameter of its create call (for `/_sandbox/state`).
 pub fn render_with_params(d: &Decline, offset: i32) -> Value {
-    let mut v = render(d, offset);
-    if let Value::Object(map) = &mut v {
-        map.insert("params".into(), Value::Object(d.params.clone()));
-    }
-    v
+    with_params(render(d, offset), &d.params)
 }

@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
+use crate::answers::{owned_by, record_on_user, with_params};
 use crate::api::Ctx;
 use crate::clock::render as date;
 use crate::end_users::{apply_properties, check_property_edit, existing_id, parse_id, unix_param};
@@ -30,16 +31,8 @@ pub fn create(world: &mut World, ctx: &Ctx, key: &str) -> Result<Reply, ApiError
     let created_at = unix_param(p, "created_at", "Created at")?.unwrap_or(ctx.now);
     let id = world.next_id();
     let data = world.account(ctx.account);
-    let Some(user) = data.end_users.get_mut(&end_user_id) else {
-        return Err(ApiError::RecordNotFound);
-    };
-    let sent = p.children(&["end_user", "properties"]);
-    if !sent.is_empty() {
-        apply_properties(&mut user.properties, sent, mode);
-        user.updated_at = ctx.now;
-    }
+    let user = record_on_user(data, ctx, end_user_id, mode, created_at)?;
     user.last_response = Some(id);
-    user.last_surveyed = Some(created_at);
     let response = Response {
         id,
         end_user_id,
@@ -118,10 +111,7 @@ pub fn get(world: &mut World, ctx: &Ctx, key: &str, rid: &str) -> Result<Reply, 
     let offset = world.config.utc_offset_minutes;
     let data = world.account(ctx.account);
     let owner = existing_id(data, key)?;
-    let response = parse_id(rid)
-        .and_then(|id| data.responses.get(&id))
-        .filter(|r| r.end_user_id == owner)
-        .ok_or(ApiError::RecordNotFound)?;
+    let (_, response) = owned_by(&data.responses, rid, owner)?;
     Ok(Reply::json(StatusCode::OK, render(response, offset)))
 }
 
@@ -154,13 +144,7 @@ pub fn update(world: &mut World, ctx: &Ctx, rid: &str) -> Result<Reply, ApiError
 pub fn delete(world: &mut World, ctx: &Ctx, key: &str, rid: &str) -> Result<Reply, ApiError> {
     let data = world.account(ctx.account);
     let owner = existing_id(data, key)?;
-    let id = parse_id(rid)
-        .filter(|id| {
-            data.responses
-                .get(id)
-                .is_some_and(|r| r.end_user_id == owner)
-        })
-        .ok_or(ApiError::RecordNotFound)?;
+    let (id, _) = owned_by(&data.responses, rid, owner)?;
     data.responses.remove(&id);
     let latest = data
         .responses
@@ -198,9 +182,5 @@ pub fn render(r: &Response, offset: i32) -> Value {
 
 /// Response plus every parameter of its create call (for `/_sandbox/state`).
 pub fn render_with_params(r: &Response, offset: i32) -> Value {
-    let mut v = render(r, offset);
-    if let Value::Object(map) = &mut v {
-        map.insert("params".into(), Value::Object(r.params.clone()));
-    }
-    v
+    with_params(render(r, offset), &r.params)
 }
