@@ -262,27 +262,14 @@ pub enum ConfigError {
 /// are [`Secret`]s so that `Debug` of the parsed command line shows none of them.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConfigFlags {
+    #[command(flatten)]
+    pub account: AccountFlags,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
     pub listen: Option<String>,
     /// Directory of the durable store [default: ./data].
     #[arg(long)]
     pub data_dir: Option<String>,
-    /// InMoment Account Token of the default source (`NPS-…`).
-    #[arg(long)]
-    pub account_token: Option<String>,
-    /// InMoment API client id of the default source.
-    #[arg(long)]
-    pub client_id: Option<String>,
-    /// InMoment API client secret of the default source (prefer the environment).
-    #[arg(long)]
-    pub client_secret: Option<Secret>,
-    /// Track event name that records a survey response.
-    #[arg(long)]
-    pub response_event: Option<String>,
-    /// Track event name that records a survey decline.
-    #[arg(long)]
-    pub decline_event: Option<String>,
     /// Comma-separated Segment write keys of the default source.
     #[arg(long)]
     pub write_keys: Option<Secret>,
@@ -319,6 +306,30 @@ pub struct ConfigFlags {
     /// `text` or `json` [default: text].
     #[arg(long)]
     pub log_format: Option<String>,
+    /// Give up after retrying this many seconds [default: 86400].
+    #[arg(long)]
+    pub retry_max_secs: Option<String>,
+}
+
+/// The flags that say which InMoment account gets the calls and how they are sent:
+/// shared by `serve` and `send`, so a backfill reaches exactly the account `serve` would.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AccountFlags {
+    /// InMoment Account Token of the default source (`NPS-…`).
+    #[arg(long)]
+    pub account_token: Option<String>,
+    /// InMoment API client id of the default source.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// InMoment API client secret of the default source (prefer the environment).
+    #[arg(long)]
+    pub client_secret: Option<Secret>,
+    /// Track event name that records a survey response.
+    #[arg(long)]
+    pub response_event: Option<String>,
+    /// Track event name that records a survey decline.
+    #[arg(long)]
+    pub decline_event: Option<String>,
     /// InMoment eligibility base URL override.
     #[arg(long)]
     pub eligibility_url: Option<String>,
@@ -334,9 +345,6 @@ pub struct ConfigFlags {
     /// Longest retry delay in ms [default: 300000].
     #[arg(long)]
     pub retry_cap_ms: Option<String>,
-    /// Give up after retrying this many seconds [default: 86400].
-    #[arg(long)]
-    pub retry_max_secs: Option<String>,
     /// At most this many InMoment calls per minute [default: unlimited].
     #[arg(long)]
     pub rate_limit_per_minute: Option<String>,
@@ -345,7 +353,7 @@ pub struct ConfigFlags {
 impl ConfigFlags {
     fn get(&self, key: &str) -> Option<&str> {
         let secret = match key {
-            "client_secret" => Some(&self.client_secret),
+            "client_secret" => Some(&self.account.client_secret),
             "write_keys" => Some(&self.write_keys),
             "webhook_secret" => Some(&self.webhook_secret),
             _ => None,
@@ -356,10 +364,10 @@ impl ConfigFlags {
         let value = match key {
             "listen" => &self.listen,
             "data_dir" => &self.data_dir,
-            "account_token" => &self.account_token,
-            "client_id" => &self.client_id,
-            "response_event" => &self.response_event,
-            "decline_event" => &self.decline_event,
+            "account_token" => &self.account.account_token,
+            "client_id" => &self.account.client_id,
+            "response_event" => &self.account.response_event,
+            "decline_event" => &self.account.decline_event,
             "max_event_bytes" => &self.max_event_bytes,
             "max_batch_bytes" => &self.max_batch_bytes,
             "dedup_window_secs" => &self.dedup_window_secs,
@@ -370,13 +378,13 @@ impl ConfigFlags {
             "request_timeout_ms" => &self.request_timeout_ms,
             "shutdown_deadline_ms" => &self.shutdown_deadline_ms,
             "log_format" => &self.log_format,
-            "eligibility_url" => &self.eligibility_url,
-            "api_url" => &self.api_url,
-            "delivery_concurrency" => &self.delivery_concurrency,
-            "retry_base_ms" => &self.retry_base_ms,
-            "retry_cap_ms" => &self.retry_cap_ms,
+            "eligibility_url" => &self.account.eligibility_url,
+            "api_url" => &self.account.api_url,
+            "delivery_concurrency" => &self.account.delivery_concurrency,
+            "retry_base_ms" => &self.account.retry_base_ms,
+            "retry_cap_ms" => &self.account.retry_cap_ms,
             "retry_max_secs" => &self.retry_max_secs,
-            "rate_limit_per_minute" => &self.rate_limit_per_minute,
+            "rate_limit_per_minute" => &self.account.rate_limit_per_minute,
             _ => &None,
         };
         value.as_deref()
@@ -927,7 +935,10 @@ mod tests {
     fn flags(write_keys: &str, token: &str) -> ConfigFlags {
         ConfigFlags {
             write_keys: Some(write_keys.into()),
-            account_token: Some(token.into()),
+            account: AccountFlags {
+                account_token: Some(token.into()),
+                ..AccountFlags::default()
+            },
             ..ConfigFlags::default()
         }
     }
@@ -970,7 +981,7 @@ mod tests {
     #[test]
     fn secrets_are_redacted_in_debug_and_print() {
         let mut f = flags("write-key-123", "NPS-4aeb53c1");
-        f.client_secret = Some("client-secret-456".into());
+        f.account.client_secret = Some("client-secret-456".into());
         f.webhook_secret = Some("hook-secret-789".into());
         let config = Config::load(None, &no_env, &f).unwrap();
         let printed = format!("{config:?}\n{}\n{f:?}", config.redacted_toml());
@@ -983,7 +994,10 @@ mod tests {
     #[test]
     fn send_needs_an_account_but_no_write_key() {
         let f = ConfigFlags {
-            account_token: Some("NPS-4aeb53c1".into()),
+            account: AccountFlags {
+                account_token: Some("NPS-4aeb53c1".into()),
+                ..AccountFlags::default()
+            },
             ..ConfigFlags::default()
         };
         assert!(matches!(

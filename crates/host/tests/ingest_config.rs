@@ -9,7 +9,7 @@ use std::process::Command;
 
 use clap::Parser as _;
 use inmoment_host::cli::{Cli, Command as CliCommand};
-use inmoment_host::config::{Config, ConfigFlags};
+use inmoment_host::config::{AccountFlags, Config, ConfigFlags};
 
 use ingest_support::config_file;
 
@@ -80,7 +80,10 @@ fn load_error(file: Option<&str>, env: &[(&str, &str)], flags: ConfigFlags) -> S
 fn keyed() -> ConfigFlags {
     ConfigFlags {
         write_keys: Some("k".into()),
-        account_token: Some("NPS-4aeb53c1".into()),
+        account: AccountFlags {
+            account_token: Some("NPS-4aeb53c1".into()),
+            ..AccountFlags::default()
+        },
         ..ConfigFlags::default()
     }
 }

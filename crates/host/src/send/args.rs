@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::config::{ConfigFlags, Secret};
+use crate::config::{AccountFlags, ConfigFlags};
 
 /// `send [FILE]`: every setting can also come from `INMOMENT_<KEY>` or the `--config` file
 /// (flag > variable > file), as for `serve`.
@@ -26,62 +26,14 @@ pub struct SendArgs {
     #[arg(long)]
     pub summary_json: bool,
     #[command(flatten)]
-    pub flags: SendFlags,
+    pub flags: AccountFlags,
 }
 
-/// The configuration keys that matter when sending (those of listening are left out).
-#[derive(Debug, Clone, Default, Args)]
-pub struct SendFlags {
-    /// InMoment Account Token (`NPS-…`).
-    #[arg(long)]
-    pub account_token: Option<String>,
-    /// InMoment API client id (needed for end users, responses and declines).
-    #[arg(long)]
-    pub client_id: Option<String>,
-    /// InMoment API client secret (prefer INMOMENT_CLIENT_SECRET).
-    #[arg(long)]
-    pub client_secret: Option<Secret>,
-    /// Track event name that records a survey response.
-    #[arg(long)]
-    pub response_event: Option<String>,
-    /// Track event name that records a survey decline.
-    #[arg(long)]
-    pub decline_event: Option<String>,
-    /// InMoment eligibility base URL override.
-    #[arg(long)]
-    pub eligibility_url: Option<String>,
-    /// InMoment API base URL override.
-    #[arg(long)]
-    pub api_url: Option<String>,
-    /// InMoment calls in flight at once [default: 8].
-    #[arg(long)]
-    pub delivery_concurrency: Option<String>,
-    /// First retry delay in ms [default: 1000].
-    #[arg(long)]
-    pub retry_base_ms: Option<String>,
-    /// Longest retry delay in ms [default: 300000].
-    #[arg(long)]
-    pub retry_cap_ms: Option<String>,
-    /// At most this many InMoment calls per minute [default: unlimited].
-    #[arg(long)]
-    pub rate_limit_per_minute: Option<String>,
-}
-
-impl SendFlags {
-    /// The same keys as `serve`'s flags, for the shared configuration loader.
+impl SendArgs {
+    /// `serve`'s flags with only the account ones set, for the shared configuration loader.
     pub fn config_flags(&self) -> ConfigFlags {
         ConfigFlags {
-            account_token: self.account_token.clone(),
-            client_id: self.client_id.clone(),
-            client_secret: self.client_secret.clone(),
-            response_event: self.response_event.clone(),
-            decline_event: self.decline_event.clone(),
-            eligibility_url: self.eligibility_url.clone(),
-            api_url: self.api_url.clone(),
-            delivery_concurrency: self.delivery_concurrency.clone(),
-            retry_base_ms: self.retry_base_ms.clone(),
-            retry_cap_ms: self.retry_cap_ms.clone(),
-            rate_limit_per_minute: self.rate_limit_per_minute.clone(),
+            account: self.flags.clone(),
             ..ConfigFlags::default()
         }
     }

@@ -24,7 +24,7 @@ use tokio::io::AsyncBufRead;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::Semaphore;
 
-pub use args::{SendArgs, SendFlags};
+pub use args::SendArgs;
 pub use progress::Progress;
 pub use tally::{Failures, Summary};
 
@@ -66,7 +66,7 @@ pub enum SendError {
 
 /// Runs the command; exit 0 when every event was delivered or skipped, 1 when any failed.
 pub fn command(args: SendArgs, registry: &Registry) -> Result<ExitCode, SendError> {
-    let config = Config::from_process_for_send(args.config.as_deref(), &args.flags.config_flags())?;
+    let config = Config::from_process_for_send(args.config.as_deref(), &args.config_flags())?;
     let source = pick_source(&config, args.source.as_deref())?;
     let input = Input::open(args.file.as_deref())?;
     let total = Input::count_events(args.file.as_deref());

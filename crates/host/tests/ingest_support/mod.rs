@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use inmoment_core::{Event, MappingError, Registry};
 use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
-use inmoment_host::config::{Config, ConfigFlags};
+use inmoment_host::config::{AccountFlags, Config, ConfigFlags};
 use inmoment_host::ingest::memory::MemoryAcceptor;
 use inmoment_host::metrics::Metrics;
 use serde_json::Value;
@@ -38,7 +38,10 @@ pub fn memory() -> Arc<MemoryAcceptor> {
 pub fn config() -> Config {
     let flags = ConfigFlags {
         write_keys: Some(KEY.into()),
-        account_token: Some(TOKEN.into()),
+        account: AccountFlags {
+            account_token: Some(TOKEN.into()),
+            ..AccountFlags::default()
+        },
         ..ConfigFlags::default()
     };
     Config::load(None, &|_| None, &flags).unwrap()
