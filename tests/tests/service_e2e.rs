@@ -87,6 +87,14 @@ async fn post(addr: SocketAddr, path: &str, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// Posts one track and expects it accepted.
+async fn track_accepted(addr: SocketAddr, id: &str, user: &str, event: &str) {
+    let status = post(addr, "/v1/track", track(id, user, event))
+        .await
+        .status();
+    assert_eq!(status, 200, "track {id}");
+}
+
 fn track(id: &str, user: &str, event: &str) -> Value {
     json!({"type":"track","messageId":id,"userId":user,"event":event})
 }
@@ -119,6 +127,10 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+fn reader(dir: &Path) -> Reader {
+    Reader::open(&StoreConfig::new(dir).database_path()).unwrap()
 }
 
 fn pending(dir: &Path) -> i64 {
@@ -177,12 +189,7 @@ async fn a_500_twice_then_200_takes_three_attempts_and_delivers_once() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     sandbox.add_fault(Fault::status("eligible", 500).times(Some(2)));
     let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
-    assert_eq!(
-        post(server.addr, "/v1/track", track("m1", "ann", "Paid"))
-            .await
-            .status(),
-        200
-    );
+    track_accepted(server.addr, "m1", "ann", "Paid").await;
     wait_until("delivery", || pending(dir.path()) == 0).await;
     let statuses: Vec<u16> = checks(&sandbox).into_iter().map(|c| c.2).collect();
     assert_eq!(statuses, [500, 500, 200]);
@@ -195,19 +202,13 @@ async fn a_400_is_tried_once_and_parked_as_a_dead_letter_with_the_reason() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     sandbox.add_fault(Fault::status("eligible", 400).body(json!({"error": "bad parameter"})));
     let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
-    assert_eq!(
-        post(server.addr, "/v1/track", track("m1", "ann", "Paid"))
-            .await
-            .status(),
-        200
-    );
-    let reader = || Reader::open(&StoreConfig::new(dir.path()).database_path()).unwrap();
+    track_accepted(server.addr, "m1", "ann", "Paid").await;
     wait_until("a dead letter", || {
-        reader().dead_letter_count().unwrap() == 1
+        reader(dir.path()).dead_letter_count().unwrap() == 1
     })
     .await;
     assert_eq!(checks(&sandbox).len(), 1, "one attempt");
-    let dead = reader().dead_letters(10).unwrap();
+    let dead = reader(dir.path()).dead_letters(10).unwrap();
     assert_eq!(
         (
             dead[0].message_id.as_str(),
@@ -231,12 +232,7 @@ async fn a_429_with_retry_after_2_delays_the_next_attempt_at_least_2_seconds() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     sandbox.add_fault(Fault::status("eligible", 429).retry_after(2));
     let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
-    assert_eq!(
-        post(server.addr, "/v1/track", track("m1", "ann", "Paid"))
-            .await
-            .status(),
-        200
-    );
+    track_accepted(server.addr, "m1", "ann", "Paid").await;
     wait_until("the 429", || !checks(&sandbox).is_empty()).await;
     let refused_at = Instant::now();
     wait_until("the second attempt", || checks(&sandbox).len() == 2).await;
@@ -298,18 +294,12 @@ async fn dead_letters_from_a_wrong_token_are_delivered_after_the_fix_and_a_repla
     let dir = tempdir();
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let wrong = start(dir.path(), &sandbox.base_url(), "NPS-wr0ngt0k3n").await;
-    assert_eq!(
-        post(wrong.addr, "/v1/track", track("m1", "ann", "Paid"))
-            .await
-            .status(),
-        200
-    );
-    let reader = || Reader::open(&StoreConfig::new(dir.path()).database_path()).unwrap();
+    track_accepted(wrong.addr, "m1", "ann", "Paid").await;
     wait_until("the dead letter", || {
-        reader().dead_letter_count().unwrap() == 1
+        reader(dir.path()).dead_letter_count().unwrap() == 1
     })
     .await;
-    assert!(reader().dead_letters(1).unwrap()[0]
+    assert!(reader(dir.path()).dead_letters(1).unwrap()[0]
         .reason
         .contains("Account Token"));
     wrong.stop().await;
@@ -334,7 +324,7 @@ async fn dead_letters_from_a_wrong_token_are_delivered_after_the_fix_and_a_repla
     );
     assert_eq!(last.params["event_name"], "Paid");
     wait_until("the replay settled", || {
-        reader().dead_letter_count().unwrap() == 0 && pending(dir.path()) == 0
+        reader(dir.path()).dead_letter_count().unwrap() == 0 && pending(dir.path()) == 0
     })
     .await;
     fixed.stop().await;
