@@ -7,6 +7,13 @@ use common::{json, Env, DEMO};
 use inmoment_sandbox::{AccountConfig, SandboxConfig};
 use serde_json::json;
 
+/// The demo account's password grant.
+const DEMO_PASSWORD_GRANT: [(&str, &str); 3] = [
+    ("grant_type", "password"),
+    ("username", "demo@example.com"),
+    ("password", "demo-password"),
+];
+
 fn two_accounts() -> SandboxConfig {
     let mut other = AccountConfig::new("NPS-0ther000", "other-client");
     other.client_secret = Some("s3cret".into());
@@ -24,16 +31,7 @@ fn two_accounts() -> SandboxConfig {
 #[tokio::test]
 async fn password_grant_returns_the_documented_body_with_refresh_token() {
     let env = Env::start().await;
-    let (status, body) = env
-        .token_call(
-            "",
-            &[
-                ("grant_type", "password"),
-                ("username", "demo@example.com"),
-                ("password", "demo-password"),
-            ],
-        )
-        .await;
+    let (status, body) = env.token_call("", &DEMO_PASSWORD_GRANT).await;
     assert_eq!(status, 200);
     let keys: Vec<&str> = body
         .as_object()
@@ -84,14 +82,7 @@ async fn password_grant_is_scoped_by_account_token() {
 async fn unknown_account_token_gives_not_found() {
     let env = Env::start().await;
     let (status, body) = env
-        .token_call(
-            "?account_token=NPS-nope0000",
-            &[
-                ("grant_type", "password"),
-                ("username", "demo@example.com"),
-                ("password", "demo-password"),
-            ],
-        )
+        .token_call("?account_token=NPS-nope0000", &DEMO_PASSWORD_GRANT)
         .await;
     assert_eq!(status, 404);
     assert_eq!(body, json!({"error": "Not found", "status": 404}));
@@ -182,16 +173,7 @@ async fn multipart_token_request_works_like_curl_dash_f() {
 #[tokio::test]
 async fn refresh_grant_rotates_the_refresh_token() {
     let env = Env::start().await;
-    let (_, first) = env
-        .token_call(
-            "",
-            &[
-                ("grant_type", "password"),
-                ("username", "demo@example.com"),
-                ("password", "demo-password"),
-            ],
-        )
-        .await;
+    let (_, first) = env.token_call("", &DEMO_PASSWORD_GRANT).await;
     let refresh = first["refresh_token"].as_str().unwrap();
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
     let (status, second) = env.token_call("", &form).await;
