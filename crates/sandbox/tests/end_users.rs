@@ -3,7 +3,7 @@
 #[cfg(test)]
 mod common;
 
-use common::{json, Env};
+use common::{json, keys_of, Env};
 use inmoment_sandbox::{PropertiesUpdate, SandboxConfig};
 use serde_json::json;
 
@@ -104,12 +104,7 @@ async fn created_end_user_has_the_documented_shape() {
             &[("email", "s@x.io"), ("last_surveyed", "1700000000")],
         )
         .await;
-    let keys: Vec<&str> = user
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = keys_of(&user);
     assert_eq!(
         keys,
         [

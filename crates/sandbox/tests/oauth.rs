@@ -3,7 +3,7 @@
 #[cfg(test)]
 mod common;
 
-use common::{json, Env, DEMO};
+use common::{json, keys_of, Env, DEMO};
 use inmoment_sandbox::{AccountConfig, SandboxConfig};
 use serde_json::json;
 
@@ -33,12 +33,7 @@ async fn password_grant_returns_the_documented_body_with_refresh_token() {
     let env = Env::start().await;
     let (status, body) = env.token_call("", &DEMO_PASSWORD_GRANT).await;
     assert_eq!(status, 200);
-    let keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = keys_of(&body);
     assert_eq!(
         keys,
         [

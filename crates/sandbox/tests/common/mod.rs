@@ -140,3 +140,13 @@ pub async fn json(r: Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
 }
+
+/// The keys of a JSON object, in order (the sandbox's bodies keep InMoment's key order).
+pub fn keys_of(value: &Value) -> Vec<&str> {
+    value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
