@@ -92,8 +92,7 @@ impl SeenIndex {
         let mut excess = self.keys.len().saturating_sub(max_ids);
         let mut last = None;
         let mut dropped = Vec::new();
-        // Unknown until a kept row is read; a full batch means more may be due.
-        self.oldest_ms = Some(i64::MIN);
+        let mut kept_at = None;
         let mut read = 0;
         {
             let mut stmt = conn.prepare_cached(
@@ -104,7 +103,7 @@ impl SeenIndex {
                 read += 1;
                 let seen_at_ms: i64 = row.get(3)?;
                 if excess == 0 && seen_at_ms >= cutoff_ms {
-                    self.oldest_ms = Some(seen_at_ms);
+                    kept_at = Some(seen_at_ms);
                     break;
                 }
                 excess = excess.saturating_sub(1);
@@ -112,10 +111,12 @@ impl SeenIndex {
                 dropped.push(self.key(row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?));
             }
         }
-        if read < PRUNE_BATCH && self.oldest_ms == Some(i64::MIN) {
-            // Every row was read and dropped.
-            self.oldest_ms = None;
-        }
+        // A full batch dropped means more may be due: not known until the next prune.
+        self.oldest_ms = match kept_at {
+            Some(at) => Some(at),
+            None if read == PRUNE_BATCH => Some(i64::MIN),
+            None => None,
+        };
         let Some(last) = last else {
             return Ok(0);
         };
