@@ -57,9 +57,10 @@ async fn start(data_dir: &Path, inmoment_url: &str, token: &str) -> Running {
     delivery.rescan_every = Duration::from_millis(50);
     let deliver = Arc::new(InMomentDeliver::from_config(&config).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let store = service::open_store(&config, registry().unwrap()).unwrap();
     let task = tokio::spawn(service::run(
         config,
-        registry().unwrap(),
+        store,
         deliver,
         delivery,
         listener,
@@ -327,6 +328,12 @@ async fn dead_letters_from_a_wrong_token_are_delivered_after_the_fix_and_a_repla
         reader(dir.path()).dead_letter_count().unwrap() == 0 && pending(dir.path()) == 0
     })
     .await;
+    // Replaying while serving must leave ingest working (the count once wrapped below 0).
+    let ready = reqwest::get(format!("http://{}/readyz", fixed.addr))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    track_accepted(fixed.addr, "m2", "ann", "Paid").await;
     fixed.stop().await;
 }
 

@@ -35,12 +35,15 @@ write_keys = ["segment-write-key-1", "segment-write-key-2"]
 webhook_secret = "shared-secret"
 max_event_bytes = 32768
 max_batch_bytes = 532480
+max_batch_items = 5000
 dedup_window_secs = 86400
 dedup_max_ids = 2000000
 max_pending_calls = 1000000
 store_max_bytes = 10737418240
 max_concurrent_requests = 1024
 request_timeout_ms = 10000
+max_connections = 4096
+header_read_timeout_ms = 10000
 shutdown_deadline_ms = 10000
 log_format = "text"
 eligibility_url = "https://eligibility.wootric.com"
@@ -62,7 +65,7 @@ client_secret = "eu-client-secret"
 "#;
 
 /// Every top-level scalar key; each has the variable `INMOMENT_<KEY>` and the flag `--<key>`.
-const KEYS: [&str; 26] = [
+const KEYS: [&str; 29] = [
     "listen",
     "data_dir",
     "account_token",
@@ -74,12 +77,15 @@ const KEYS: [&str; 26] = [
     "webhook_secret",
     "max_event_bytes",
     "max_batch_bytes",
+    "max_batch_items",
     "dedup_window_secs",
     "dedup_max_ids",
     "max_pending_calls",
     "store_max_bytes",
     "max_concurrent_requests",
     "request_timeout_ms",
+    "max_connections",
+    "header_read_timeout_ms",
     "shutdown_deadline_ms",
     "log_format",
     "eligibility_url",
@@ -202,6 +208,9 @@ pub struct Config {
     /// Largest batch request, decoded (`max_batch_bytes`, default 532480: the `analytics`
     /// crate fills 524,288 bytes of events plus the envelope).
     pub max_batch_bytes: usize,
+    /// Most events in one batch or webhook array (`max_batch_items`, default 5000: above
+    /// Segment's Actions webhook batches of at most 4000); more is refused with 413.
+    pub max_batch_items: usize,
     /// A repeated `messageId` within this window is not stored twice (`dedup_window_secs`).
     pub dedup_window: Duration,
     /// At most this many `messageId`s are remembered, ~20 bytes each (`dedup_max_ids`).
@@ -215,6 +224,13 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Longest wait for a body or for the store (`request_timeout_ms`, default 10000).
     pub request_timeout: Duration,
+    /// Open connections at most; further ones wait in the kernel's backlog until one
+    /// closes (`max_connections`, default 4096).
+    pub max_connections: usize,
+    /// A connection must deliver a whole request head within this from when it opens or
+    /// its previous answer was sent (`header_read_timeout_ms`, default 10000): a slow
+    /// client cannot hold a connection, and an idle kept-alive one is closed after it.
+    pub header_read_timeout: Duration,
     /// How long shutdown waits for in-flight requests (`shutdown_deadline_ms`).
     pub shutdown_deadline: Duration,
     /// `log_format`: `text` (default) or `json`.
@@ -282,6 +298,9 @@ pub struct ConfigFlags {
     /// Largest batch request in bytes [default: 532480].
     #[arg(long)]
     pub max_batch_bytes: Option<String>,
+    /// Most events in one batch or webhook array [default: 5000].
+    #[arg(long)]
+    pub max_batch_items: Option<String>,
     /// De-duplication window of `messageId`s in seconds [default: 86400].
     #[arg(long)]
     pub dedup_window_secs: Option<String>,
@@ -300,6 +319,13 @@ pub struct ConfigFlags {
     /// Longest wait for a body or the store, in ms [default: 10000].
     #[arg(long)]
     pub request_timeout_ms: Option<String>,
+    /// Open connections at most [default: 4096].
+    #[arg(long)]
+    pub max_connections: Option<String>,
+    /// Time for a whole request head, counted from when the connection opens or goes
+    /// idle, in ms [default: 10000].
+    #[arg(long)]
+    pub header_read_timeout_ms: Option<String>,
     /// How long shutdown waits for in-flight requests, in ms [default: 10000].
     #[arg(long)]
     pub shutdown_deadline_ms: Option<String>,
@@ -370,6 +396,9 @@ impl ConfigFlags {
             "decline_event" => &self.account.decline_event,
             "max_event_bytes" => &self.max_event_bytes,
             "max_batch_bytes" => &self.max_batch_bytes,
+            "max_batch_items" => &self.max_batch_items,
+            "max_connections" => &self.max_connections,
+            "header_read_timeout_ms" => &self.header_read_timeout_ms,
             "dedup_window_secs" => &self.dedup_window_secs,
             "dedup_max_ids" => &self.dedup_max_ids,
             "max_pending_calls" => &self.max_pending_calls,
@@ -500,6 +529,7 @@ impl Config {
         }
         put("max_event_bytes", int(self.max_event_bytes as u64));
         put("max_batch_bytes", int(self.max_batch_bytes as u64));
+        put("max_batch_items", int(self.max_batch_items as u64));
         put("dedup_window_secs", int(self.dedup_window.as_secs()));
         put("dedup_max_ids", int(self.dedup_max_ids as u64));
         put("max_pending_calls", int(self.max_pending_calls));
@@ -511,6 +541,11 @@ impl Config {
             int(self.max_concurrent_requests as u64),
         );
         put("request_timeout_ms", int(millis(self.request_timeout)));
+        put("max_connections", int(self.max_connections as u64));
+        put(
+            "header_read_timeout_ms",
+            int(millis(self.header_read_timeout)),
+        );
         put("shutdown_deadline_ms", int(millis(self.shutdown_deadline)));
         put("log_format", text(self.log_format.as_str()));
         if let Some(url) = &self.eligibility_url {
@@ -668,6 +703,18 @@ impl Layers {
         usize::try_from(value).map_err(|_| self.invalid(key, "too large"))
     }
 
+    /// An empty secret would sign with an empty key: anyone could forge it.
+    fn webhook_secret(&self) -> Result<Option<Secret>, ConfigError> {
+        match self.values.get("webhook_secret") {
+            None => Ok(None),
+            Some((text, _)) if text.trim().is_empty() => Err(self.invalid(
+                "webhook_secret",
+                "must not be empty; set the secret shared with Segment, or remove the key",
+            )),
+            Some((text, _)) => Ok(Some(Secret::new(text.trim()))),
+        }
+    }
+
     fn url(&self, key: &'static str) -> Result<Option<String>, ConfigError> {
         let Some(text) = self.text(key) else {
             return Ok(None);
@@ -731,15 +778,22 @@ impl Layers {
             listen,
             data_dir,
             sources,
-            webhook_secret: self.text("webhook_secret").map(Secret::new),
+            webhook_secret: self.webhook_secret()?,
             max_event_bytes,
             max_batch_bytes,
+            max_batch_items: self.usize("max_batch_items", 5_000, 1)?,
             dedup_window: Duration::from_secs(self.number("dedup_window_secs", 86_400, 0)?),
             dedup_max_ids: self.usize("dedup_max_ids", 2_000_000, 1)?,
             max_pending_calls: self.number("max_pending_calls", 1_000_000, 1)?,
             store_max_bytes: self.optional_number("store_max_bytes", 1)?,
             max_concurrent_requests: self.usize("max_concurrent_requests", 1024, 1)?,
             request_timeout: Duration::from_millis(self.number("request_timeout_ms", 10_000, 1)?),
+            max_connections: self.usize("max_connections", 4_096, 1)?,
+            header_read_timeout: Duration::from_millis(self.number(
+                "header_read_timeout_ms",
+                10_000,
+                1,
+            )?),
             shutdown_deadline: Duration::from_millis(self.number(
                 "shutdown_deadline_ms",
                 10_000,

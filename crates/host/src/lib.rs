@@ -4,11 +4,13 @@
 pub mod accept;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod delivery;
 pub mod demo;
 pub mod handlers_cmd;
 pub mod ingest;
 pub mod linked;
+pub mod logging;
 pub mod map_cmd;
 pub mod mapper;
 pub mod metrics;

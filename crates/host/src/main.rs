@@ -11,7 +11,9 @@ use inmoment_host::cli::{Cli, Command, DeadCommand, QueueCommand, SandboxArgs, S
 use inmoment_host::config::Config;
 use inmoment_host::delivery::InMomentDeliver;
 use inmoment_host::store::Selection;
-use inmoment_host::{demo, handlers_cmd, linked, map_cmd, queue_cmd, send, serve, service};
+use inmoment_host::{
+    demo, handlers_cmd, linked, logging, map_cmd, queue_cmd, send, serve, service,
+};
 use inmoment_sandbox::{Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
 
@@ -111,8 +113,9 @@ fn serve_command(args: ServeArgs, registry: Registry) -> Result<ExitCode, String
             print!("{}", config.redacted_toml());
             return Ok(());
         }
-        serve::init_logging(config.log_format);
+        logging::init(config.log_format);
         let deliver = Arc::new(InMomentDeliver::from_config(&config)?);
+        let store = service::open_store(&config, registry)?;
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             format!(
                 "listen (INMOMENT_LISTEN): cannot listen on {}: {e}",
@@ -127,7 +130,7 @@ fn serve_command(args: ServeArgs, registry: Registry) -> Result<ExitCode, String
         }
         service::run(
             config,
-            registry,
+            store,
             deliver,
             delivery,
             listener,

@@ -2,7 +2,7 @@
 //! request tracing and latency) and runs it until a shutdown signal, finishing in-flight
 //! requests within `shutdown_deadline_ms`.
 
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +18,9 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::accept::Acceptor;
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
+use crate::connections::{self, ConnectionLimits};
+use crate::ingest::error::Refusal;
 use crate::ingest::{self, ApiError, AppState, ErrorCode};
 use crate::metrics::Metrics;
 
@@ -48,8 +50,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let deadline = config.shutdown_deadline;
+    let limits = ConnectionLimits {
+        max_connections: config.max_connections,
+        header_read_timeout: config.header_read_timeout,
+    };
     let state = AppState::new(Arc::new(config), acceptor, metrics);
-    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let signal_state = state.clone();
     let signal = async move {
         shutdown.await;
@@ -58,30 +63,16 @@ pub async fn serve(
             deadline_ms = deadline.as_millis() as u64,
             "Shutting down: no new connections; finishing requests in flight."
         );
-        let _ = stopping.send(());
     };
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "Listening.");
     }
-    let server = axum::serve(listener, app(state))
-        .with_graceful_shutdown(signal)
-        .into_future();
-    let deadline_passed = async move {
-        match stopped.await {
-            Ok(()) => tokio::time::sleep(deadline).await,
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        result = server => {
-            tracing::info!("Stopped.");
-            result
-        }
-        () = deadline_passed => {
-            tracing::warn!("Shutdown deadline passed with requests in flight; they are cut off (nothing of theirs was acknowledged).");
-            Ok(())
-        }
+    if connections::serve(listener, app(state), limits, signal, deadline).await {
+        tracing::info!("Stopped.");
+    } else {
+        tracing::warn!("Shutdown deadline passed with requests in flight; they are cut off (nothing of theirs was acknowledged).");
     }
+    Ok(())
 }
 
 /// Completes on ctrl-c or SIGTERM.
@@ -109,21 +100,6 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Structured logs on stderr: readable text by default, JSON for log collectors.
-/// `RUST_LOG` overrides the default level (`info`).
-pub fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
-        .with_writer(io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-}
-
 /// Counts every request by route and status, with its latency.
 async fn measure(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -138,10 +114,33 @@ async fn measure(State(state): State<AppState>, request: Request, next: Next) ->
     let route = route.to_string();
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
-    state
-        .metrics
-        .request(&route, response.status().as_u16(), seconds);
+    let status = response.status().as_u16();
+    state.metrics.request(&route, status, seconds);
+    if let Some(refusal) = response.extensions().get::<Refusal>() {
+        log_refusal(&state, &route, status, refusal);
+    }
     response
+}
+
+/// One line per refused request, within the log budget: a client's mistake at info, a
+/// failure of ours (5xx) at warn. The message may quote client text; logs escape it.
+fn log_refusal(state: &AppState, route: &str, status: u16, refusal: &Refusal) {
+    if !state.log_budget.allow() {
+        return;
+    }
+    let code = refusal.code.as_str();
+    let error = refusal.message.as_str();
+    if status >= 500 {
+        tracing::warn!(
+            route,
+            status,
+            code,
+            error,
+            "Request failed; the client is asked to retry."
+        );
+    } else {
+        tracing::info!(route, status, code, error, "Request refused.");
+    }
 }
 
 /// Alive: the process answers.

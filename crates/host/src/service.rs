@@ -1,7 +1,7 @@
 //! The whole service under one shutdown: the durable store, delivery to InMoment, and the
-//! HTTP ingest. Shutdown stops ingest first (no new events), then lets delivery finish the
-//! attempts in flight within the deadline, then closes the store; whatever is left stays
-//! pending for the next start.
+//! HTTP ingest. Shutdown stops ingest (no new connections) and delivery (no new attempts)
+//! together, lets both finish what is in flight within the one deadline, then closes the
+//! store; whatever is left stays pending for the next start.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use inmoment_core::Registry;
 use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
 
 use crate::accept::Acceptor;
 use crate::config::Config;
@@ -65,35 +66,53 @@ impl DeliveryObserver for MetricsObserver {
     }
 }
 
-/// Opens the store, starts delivery with `deliver`, and serves HTTP on `listener` until
-/// `shutdown` resolves.
+/// Opens the durable store. Called before the port is bound, so a bad `data_dir` stops
+/// start-up before anything listens.
+pub fn open_store(config: &Config, registry: Registry) -> Result<Arc<Store>, String> {
+    Store::open(store_config(config), registry)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// Starts delivery from `store` with `deliver`, and serves HTTP on `listener` until
+/// `shutdown` resolves. Ingest and delivery then stop together under the one
+/// `shutdown_deadline`.
 pub async fn run<D: Deliver>(
     config: Config,
-    registry: Registry,
+    store: Arc<Store>,
     deliver: Arc<D>,
     delivery: DeliveryConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let store = Arc::new(Store::open(store_config(&config), registry).map_err(|e| e.to_string())?);
     let metrics = Arc::new(Metrics::new());
     metrics.queue_depth(store.pending_calls());
     let observer = Arc::new(MetricsObserver(metrics.clone()));
     let engine = Engine::new(store.clone(), deliver, observer, delivery)
         .map_err(|e| format!("data_dir `{}`: {e}", config.data_dir.display()))?;
 
-    let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
-    let delivery = tokio::spawn(engine.run(async move {
-        let _ = delivery_stopped.await;
-    }));
+    let (stop, stopped) = watch::channel(false);
+    let (served, served_rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown => {}
+            _ = served_rx => {}
+        }
+        let _ = stop.send(true);
+    });
+    let delivery = tokio::spawn(engine.run(signalled(stopped.clone())));
     let acceptor: Arc<dyn Acceptor> = store.clone();
-    let served = serve::serve(config, acceptor, metrics, listener, shutdown).await;
-
-    let _ = stop_delivery.send(());
+    let result = serve::serve(config, acceptor, metrics, listener, signalled(stopped)).await;
+    let _ = served.send(());
     if let Err(error) = delivery.await {
         tracing::error!(%error, "Delivery stopped abnormally; pending calls stay in the store.");
     }
     store.close();
     tracing::info!(pending = store.pending_calls(), "Store closed.");
-    served.map_err(|e| format!("server failed: {e}"))
+    result.map_err(|e| format!("server failed: {e}"))
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+async fn signalled(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
 }

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha1::Sha1;
 
-use ingest_support::{basic, config, config_from_toml, memory, Server};
+use ingest_support::{basic, config, config_from_toml, memory, Server, KEY};
 
 const SECRET: &str = "hook-secret";
 
@@ -55,14 +55,11 @@ async fn a_signed_single_event_is_accepted_as_forwarded() {
 }
 
 #[tokio::test]
-async fn an_array_signed_over_its_first_element_is_accepted_per_index() {
+async fn an_array_signed_over_the_whole_body_is_accepted_per_index() {
     let acceptor = memory();
     let server = Server::start(signed_config(), acceptor.clone()).await;
-    let first = r#"{"type":"identify","userId":"u","traits":{"email":"a@b.c"}}"#;
-    let body = format!(
-        r#"[{first}, {{"type":"page","userId":"u","name":"Home"}}, {{"type":"track","userId":"u"}}]"#
-    );
-    let signature = sign(first.as_bytes());
+    let body = r#"[{"type":"identify","userId":"u","traits":{"email":"a@b.c"}}, {"type":"page","userId":"u","name":"Home"}, {"type":"track","userId":"u"}]"#;
+    let signature = sign(body.as_bytes());
     let reply = server
         .post(
             "/v1/webhook",
@@ -76,15 +73,113 @@ async fn an_array_signed_over_its_first_element_is_accepted_per_index() {
     assert_eq!(results[1], json!({"index":1,"status":"accepted"}));
     assert_eq!(results[2]["status"], "rejected");
     assert_eq!(results[2]["path"], "event");
+}
 
-    let whole = sign(body.as_bytes());
+#[tokio::test]
+async fn a_signature_of_the_first_element_does_not_admit_what_follows_it() {
+    let acceptor = memory();
+    let server = Server::start(signed_config(), acceptor.clone()).await;
+    let first = r#"{"type":"identify","userId":"u","traits":{"email":"a@b.c"}}"#;
+    let forged = r#"{"type":"track","userId":"victim","event":"Forged"}"#;
+    let body = format!("[{first},{forged}]");
+    let signature = sign(first.as_bytes());
     let reply = server
-        .post("/v1/webhook", &[("X-Signature", &whole)], body.as_bytes())
+        .post(
+            "/v1/webhook",
+            &[("X-Signature", &signature)],
+            body.as_bytes(),
+        )
         .await;
-    assert_eq!(
-        reply.status, 200,
-        "a signature of the whole array is good too"
+    assert_eq!(reply.status, 401, "{}", reply.text());
+    assert_eq!(reply.json()["code"], "invalid_signature");
+    assert!(acceptor.records().is_empty());
+
+    // Segment's Actions batches sign only the first element: they send the write key too.
+    let auth = basic(KEY);
+    let reply = server
+        .post(
+            "/v1/webhook",
+            &[("X-Signature", &signature), ("Authorization", &auth)],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(acceptor.records().len(), 2);
+}
+
+#[tokio::test]
+async fn without_a_secret_the_webhook_needs_a_write_key() {
+    let acceptor = memory();
+    let server = Server::start(config(), acceptor.clone()).await;
+    let plain = br#"{"type":"track","userId":"u","event":"A","messageId":"k-1"}"#;
+    let reply = server.post("/v1/webhook", &[], plain).await;
+    assert_eq!(reply.status, 401, "{}", reply.text());
+    assert_eq!(reply.json()["code"], "missing_write_key");
+    let reply = server
+        .post("/v1/webhook?writeKey=not-ours", &[], plain)
+        .await;
+    assert_eq!(reply.json()["code"], "invalid_write_key");
+    // A signature means nothing without a secret to check it against.
+    let reply = server
+        .post("/v1/webhook", &[("X-Signature", &sign(plain))], plain)
+        .await;
+    assert_eq!(reply.status, 401);
+    assert!(acceptor.records().is_empty());
+
+    let reply = server
+        .post(&format!("/v1/webhook?writeKey={KEY}"), &[], plain)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let auth = basic(KEY);
+    let reply = server
+        .post(
+            "/v1/webhook",
+            &[("Authorization", &auth)],
+            br#"{"type":"track","userId":"u","event":"A","messageId":"k-2"}"#,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let in_body = format!(
+        r#"[{{"type":"track","userId":"u","event":"A","messageId":"k-3","writeKey":"{KEY}"}},{{"type":"track","userId":"u","event":"B","messageId":"k-4","writeKey":"{KEY}"}}]"#
     );
+    let reply = server.post("/v1/webhook", &[], in_body.as_bytes()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let mixed = format!(
+        r#"[{{"type":"track","userId":"u","event":"A","messageId":"k-5","writeKey":"{KEY}"}},{{"type":"track","userId":"u","event":"B","messageId":"k-6"}}]"#
+    );
+    let reply = server.post("/v1/webhook", &[], mixed.as_bytes()).await;
+    assert_eq!(reply.status, 401, "every element must carry the key");
+    assert_eq!(acceptor.records().len(), 4);
+}
+
+#[test]
+fn an_empty_webhook_secret_is_a_configuration_error() {
+    let error = inmoment_host::config::Config::load(
+        Some(&ingest_support::config_file(
+            "account_token = \"NPS-4aeb53c1\"\nwrite_keys = [\"k\"]\nwebhook_secret = \"  \"\n",
+        )),
+        &|_: &str| None,
+        &inmoment_host::config::ConfigFlags::default(),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("webhook_secret"), "{error}");
+}
+
+#[tokio::test]
+async fn more_items_than_max_batch_items_are_refused_whole() {
+    let mut config = config();
+    config.max_batch_items = 3;
+    let acceptor = memory();
+    let server = Server::start(config, acceptor.clone()).await;
+    let body = format!("[{}]", ["{}"; 4].join(","));
+    let auth = basic(KEY);
+    let reply = server
+        .post("/v1/webhook", &[("Authorization", &auth)], body.as_bytes())
+        .await;
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert_eq!(reply.json()["code"], "too_many_items");
+    assert_eq!(reply.json()["limit"], "max_batch_items");
+    assert!(acceptor.records().is_empty());
 }
 
 #[tokio::test]
@@ -111,7 +206,10 @@ async fn delete_is_answered_200_and_counted_as_skipped() {
     let acceptor = memory();
     let server = Server::start(config(), acceptor.clone()).await;
     let body = br#"{"type":"delete","userId":"u","timestamp":"2024-05-01T12:00:00Z"}"#;
-    let reply = server.post("/v1/webhook", &[], body).await;
+    let auth = basic(KEY);
+    let reply = server
+        .post("/v1/webhook", &[("Authorization", &auth)], body)
+        .await;
     assert_eq!((reply.status, reply.json()), (200, json!({"success":true})));
     assert!(acceptor.records().is_empty());
     let metrics = server.get("/metrics").await.text();
@@ -126,6 +224,7 @@ async fn with_several_sources_the_webhook_needs_a_key() {
         r#"
         account_token = "NPS-4aeb53c1"
         write_keys = ["us-key"]
+        webhook_secret = "hook-secret"
         [[sources]]
         name = "eu"
         write_key = "eu-key"
@@ -134,7 +233,15 @@ async fn with_several_sources_the_webhook_needs_a_key() {
     );
     let acceptor = memory();
     let server = Server::start(config, acceptor.clone()).await;
-    let reply = server.post("/v1/webhook", &[], EVENT.as_bytes()).await;
+    // A valid signature authenticates, but cannot choose among several sources.
+    let signature = sign(EVENT.as_bytes());
+    let reply = server
+        .post(
+            "/v1/webhook",
+            &[("X-Signature", &signature)],
+            EVENT.as_bytes(),
+        )
+        .await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.json()["code"], "missing_write_key");
 

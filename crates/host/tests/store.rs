@@ -8,7 +8,7 @@ use std::time::Duration;
 use inmoment_core::{AccountToken, ClientId, Event, Settings, SkipReason};
 use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
 use inmoment_host::linked::registry;
-use inmoment_host::store::{Store, StoreConfig, StoreError};
+use inmoment_host::store::{Admin, Selection, Settlement, Store, StoreConfig, StoreError};
 use temp::TempDir;
 
 mod temp;
@@ -278,6 +278,111 @@ async fn concurrent_requests_all_land_once() {
     }
     assert_eq!(stored_calls(dir.path()).len(), 500);
     assert_eq!(store.pending_calls(), 500);
+}
+
+/// The pending count the store keeps, and the true number of rows, read from the file.
+fn counted_and_actual(dir: &std::path::Path) -> (i64, i64) {
+    let conn = rusqlite::Connection::open(StoreConfig::new(dir).database_path()).unwrap();
+    let counted = conn
+        .query_row(
+            "SELECT value FROM counts WHERE name = 'pending_calls'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let actual = conn
+        .query_row("SELECT COUNT(*) FROM calls", [], |row| row.get(0))
+        .unwrap();
+    (counted, actual)
+}
+
+#[tokio::test]
+async fn the_pending_count_follows_accepts_settlements_and_a_replay_from_another_process() {
+    let dir = tempdir();
+    let store = open(dir.path());
+    store
+        .accept(&source("web"), vec![track("m1", "ann"), track("m2", "bob")])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store
+        .reader()
+        .unwrap()
+        .scan_after(0, 10)
+        .unwrap()
+        .iter()
+        .map(|row| row.id)
+        .collect();
+    store
+        .settle(vec![
+            Settlement::Dead {
+                id: ids[0],
+                attempts: 1,
+                status: Some(400),
+                reason: "bad".into(),
+            },
+            Settlement::Delivered { id: ids[1] },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.pending_calls(), 0);
+    assert_eq!(counted_and_actual(dir.path()), (0, 0));
+
+    // `queue dead replay` runs in another process, on its own connection.
+    let mut admin = Admin::open(&StoreConfig::new(dir.path()).database_path()).unwrap();
+    assert_eq!(admin.replay(&Selection::All).unwrap(), 1);
+    assert_eq!(counted_and_actual(dir.path()), (1, 1));
+    // The running store learns of it from the file, and delivering the replayed call
+    // brings the count back to zero, not below it.
+    store
+        .settle(vec![Settlement::Delivered { id: ids[0] }])
+        .await
+        .unwrap();
+    assert_eq!(store.pending_calls(), 0);
+    assert_eq!(counted_and_actual(dir.path()), (0, 0));
+    assert!(store.ready(), "a replay must not leave ingest refusing");
+    store
+        .accept(&source("web"), vec![track("m3", "ann")])
+        .await
+        .unwrap();
+    assert_eq!(store.pending_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_is_not_ready_until_a_commit_succeeds() {
+    let dir = tempdir();
+    let mut config = StoreConfig::new(dir.path());
+    // Room for the empty tables and little more: a large event then fails like a full disk.
+    config.max_page_count = Some(24);
+    let store = Store::open(config, registry().unwrap()).unwrap();
+    assert!(store.ready());
+    let big = "x".repeat(30_000);
+    let full = |id: &str| {
+        event(
+            json!({"type":"track","messageId":id,"userId":"ann","event":"Paid","properties":{"note":big}}),
+        )
+    };
+    let mut refused = None;
+    for i in 0..20 {
+        if let Err(error) = store
+            .accept(&source("web"), vec![full(&format!("f{i}"))])
+            .await
+        {
+            refused = Some(error);
+            break;
+        }
+    }
+    let AcceptError::Unavailable { reason, .. } = refused.expect("the store never filled up");
+    assert!(reason.contains("full"), "{reason}");
+    assert!(
+        !store.ready(),
+        "a store that refuses writes must not say ready"
+    );
+    // A small event still fits in the pages left; its commit makes the store ready again.
+    store
+        .accept(&source("web"), vec![track("small", "bob")])
+        .await
+        .unwrap();
+    assert!(store.ready());
 }
 
 fn tempdir() -> TempDir {

@@ -185,7 +185,7 @@ async fn beyond_dedup_max_ids_the_oldest_ids_are_forgotten_first() {
 }
 
 #[tokio::test]
-async fn a_schema_1_store_is_migrated_keeping_its_calls_and_dedup_history() {
+async fn an_older_store_is_migrated_keeping_its_calls_their_count_and_dedup_history() {
     let dir = TempDir::new("store-layout");
     let conn = sql(&dir);
     conn.execute_batch(
@@ -205,9 +205,21 @@ async fn a_schema_1_store_is_migrated_keeping_its_calls_and_dedup_history() {
     let now = chrono::Utc::now().timestamp_millis();
     conn.execute("INSERT INTO seen VALUES ('web', 'old-1', ?1)", [now - 1000])
         .unwrap();
+    for id in ["pending-1", "pending-2"] {
+        conn.execute(
+            "INSERT INTO calls (source, user_key, message_id, kind, body, accepted_at_ms) VALUES ('web', 'u:ann', ?1, 'eligibility', '{}', ?2)",
+            rusqlite::params![id, now],
+        )
+        .unwrap();
+    }
     drop(conn);
 
     let store = Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap();
+    assert_eq!(
+        store.pending_calls(),
+        2,
+        "the count starts from the calls already pending"
+    );
     let outcomes = store
         .accept(
             &source(),
@@ -217,8 +229,9 @@ async fn a_schema_1_store_is_migrated_keeping_its_calls_and_dedup_history() {
         .unwrap();
     assert_eq!(outcomes[0], EventOutcome::Duplicate);
     assert_eq!(stored(&outcomes), 1);
+    assert_eq!(store.pending_calls(), 3);
     let conn = sql(&dir);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 2);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 3);
     assert_eq!(
         count(
             &conn,

@@ -84,6 +84,15 @@ fn object_field(value: Option<Value>, path: &str) -> Result<Option<Map<String, V
 }
 
 impl Envelope<'_> {
+    /// How many events the batch holds.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// The items, each checked for size and write key and merged with the batch-level
     /// `context` and `integrations`. `request_key` is the write key the request used.
     pub fn into_items(self, request_key: &str, limit: Limit) -> Vec<Item> {

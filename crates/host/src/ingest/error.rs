@@ -24,6 +24,8 @@ pub enum ErrorCode {
     EventTooLarge,
     /// The whole batch request is larger than `max_batch_bytes`.
     BatchTooLarge,
+    /// A batch or webhook array holds more than `max_batch_items` events.
+    TooManyItems,
     /// The body is not JSON; the message has the parser's line and column.
     InvalidJson,
     /// The JSON is well formed but not the expected envelope (e.g. no `batch` array).
@@ -67,6 +69,7 @@ impl ErrorCode {
             ErrorCode::InvalidSignature => "invalid_signature",
             ErrorCode::EventTooLarge => "event_too_large",
             ErrorCode::BatchTooLarge => "batch_too_large",
+            ErrorCode::TooManyItems => "too_many_items",
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::InvalidBody => "invalid_body",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
@@ -94,7 +97,9 @@ impl ErrorCode {
             | ErrorCode::InvalidWriteKey
             | ErrorCode::WriteKeyMismatch
             | ErrorCode::InvalidSignature => StatusCode::UNAUTHORIZED,
-            ErrorCode::EventTooLarge | ErrorCode::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::EventTooLarge | ErrorCode::BatchTooLarge | ErrorCode::TooManyItems => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ErrorCode::UnsupportedMediaType | ErrorCode::UnsupportedEncoding => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
@@ -202,6 +207,17 @@ impl ApiError {
         error
     }
 
+    /// A batch holds more events than `max_batch_items`; the client should split it.
+    pub fn too_many_items(count: usize, max: usize) -> ApiError {
+        let mut error = ApiError::new(
+            ErrorCode::TooManyItems,
+            format!("the request holds {count} events, more than {max} (max_batch_items); send them in smaller batches"),
+        )
+        .at_path("batch");
+        error.details.get_or_insert_with(Box::default).limit = Some("max_batch_items");
+        error
+    }
+
     /// A transient failure that the client should retry after `after`.
     pub fn retry_later(code: ErrorCode, message: impl Into<String>, after: Duration) -> ApiError {
         let mut error = ApiError::new(code, message);
@@ -235,11 +251,24 @@ pub fn retry_after_seconds(after: Duration) -> u64 {
     secs.max(1)
 }
 
+/// Rides on an error answer so the app's `measure` layer can log the refusal once, with
+/// its route and status.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let retry_after = self.retry_after();
+        let refusal = Refusal {
+            code: self.code,
+            message: self.message.clone(),
+        };
         let mut response = (status, axum::Json(self)).into_response();
+        response.extensions_mut().insert(refusal);
         if let Some(after) = retry_after {
             let value = HeaderValue::from(retry_after_seconds(after));
             response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -12,6 +12,7 @@ pub mod body;
 mod check;
 mod dispatch;
 pub mod error;
+mod log_budget;
 pub mod memory;
 pub mod message_id;
 mod respond;

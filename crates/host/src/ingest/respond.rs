@@ -13,6 +13,7 @@ use tower::timeout::error::Elapsed;
 use tower::BoxError;
 
 use super::error::{ApiError, ErrorCode};
+use super::log_budget::LogBudget;
 use super::{ItemResult, Status};
 use crate::accept::AcceptError;
 use crate::metrics::Metrics;
@@ -77,13 +78,8 @@ fn result_json(index: usize, status: Status) -> Value {
     Value::Object(fields)
 }
 
-/// An error answer for the whole request, logged without any key or secret.
+/// An error answer for the whole request (logged by the app's `measure` layer).
 pub fn refuse(error: ApiError) -> Response {
-    if error.status().is_server_error() {
-        tracing::warn!(code = error.code.as_str(), error = %error.message, "Request failed.");
-    } else {
-        tracing::info!(code = error.code.as_str(), error = %error.message, path = error.path.as_deref(), "Request refused.");
-    }
     error.into_response()
 }
 
@@ -117,8 +113,9 @@ pub fn stack_error(error: &BoxError) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("events not stored: {error}"))
 }
 
-/// Counts each event by type and fate, and logs rejections with where they failed.
-pub fn record(metrics: &Metrics, source: &str, results: &[ItemResult]) {
+/// Counts each event by type and fate, and logs rejections with where they failed (as
+/// many as the log budget allows).
+pub fn record(metrics: &Metrics, budget: &LogBudget, source: &str, results: &[ItemResult]) {
     for (index, result) in results.iter().enumerate() {
         let kind = result.kind;
         let message_id = result.message_id.as_deref().unwrap_or_default();
@@ -143,6 +140,9 @@ pub fn record(metrics: &Metrics, source: &str, results: &[ItemResult]) {
             }
             Status::Rejected(error) => {
                 metrics.event_rejected(kind, error.code.as_str());
+                if !budget.allow() {
+                    continue;
+                }
                 tracing::info!(
                     source,
                     message_id,

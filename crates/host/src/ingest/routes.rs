@@ -119,6 +119,12 @@ async fn batch(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Resp
     let envelope = batch::parse(&bytes)?;
     let key = auth::request_key(header_key, envelope.write_key.as_deref())?;
     let source = state.keys.lookup(&key)?;
+    if envelope.len() > config.max_batch_items {
+        return Err(ApiError::too_many_items(
+            envelope.len(),
+            config.max_batch_items,
+        ));
+    }
     let batch_sent_at = envelope.sent_at.clone();
     let items = envelope.into_items(&key, Limit::event(config.max_event_bytes));
     let submission = Submission {

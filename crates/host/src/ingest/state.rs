@@ -7,11 +7,15 @@ use tower::ServiceExt as _;
 
 use super::auth::WriteKeys;
 use super::error::ApiError;
+use super::log_budget::LogBudget;
 use super::stack::{pipeline, Pipeline};
 use super::{respond, ItemResult, Submission};
 use crate::accept::Acceptor;
 use crate::config::Config;
 use crate::metrics::Metrics;
+
+/// Log lines a second about refused requests and rejected events, across all requests.
+const LOG_LINES_PER_SECOND: u32 = 20;
 
 /// The shared state of the HTTP app.
 #[derive(Clone)]
@@ -20,6 +24,8 @@ pub struct AppState {
     pub keys: Arc<WriteKeys>,
     pub acceptor: Arc<dyn Acceptor>,
     pub metrics: Arc<Metrics>,
+    /// Shared by every log line about a refused request or a rejected event.
+    pub log_budget: Arc<LogBudget>,
     pipeline: Pipeline,
     shutting_down: Arc<AtomicBool>,
 }
@@ -32,6 +38,7 @@ impl AppState {
             config,
             acceptor,
             metrics,
+            log_budget: Arc::new(LogBudget::new(LOG_LINES_PER_SECOND)),
             shutting_down: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -41,13 +48,13 @@ impl AppState {
         let source = submission.source.clone();
         match self.pipeline.clone().oneshot(submission).await {
             Ok(results) => {
-                respond::record(&self.metrics, &source.name, &results);
+                respond::record(&self.metrics, &self.log_budget, &source.name, &results);
                 Ok(results)
             }
             Err(error) => {
+                // Logged once, with the answer, by the app's `measure` layer.
                 let error = respond::stack_error(&error);
                 self.metrics.handler_error(error.code.as_str());
-                tracing::warn!(source = %source.name, code = error.code.as_str(), error = %error.message, "Events not stored; the client is asked to retry.");
                 Err(error)
             }
         }

@@ -46,9 +46,11 @@ impl Store {
         let conn = Connection::open(&path).map_err(sqlite)?;
         schema::configure(&conn).map_err(sqlite)?;
         schema::create(&conn).map_err(sqlite)?;
-        let pending: i64 = conn
-            .query_row("SELECT COUNT(*) FROM calls", [], |row| row.get(0))
-            .map_err(sqlite)?;
+        if let Some(pages) = config.max_page_count {
+            conn.pragma_update(None, "max_page_count", pages)
+                .map_err(sqlite)?;
+        }
+        let pending = schema::pending(&conn).map_err(sqlite)?;
         let seen = SeenIndex::load(&conn).map_err(sqlite)?;
 
         let shared = Arc::new(Shared::default());
@@ -172,7 +174,11 @@ impl Acceptor for Store {
         answer.await.map_err(|_| shutting_down())?
     }
 
+    /// Not ready while the last commit failed (a full disk, say): accepting is still
+    /// tried, and the first commit that succeeds makes the store ready again.
     fn ready(&self) -> bool {
-        self.sender().is_some() && self.refuse().is_none()
+        self.sender().is_some()
+            && self.refuse().is_none()
+            && !self.shared.commits_failing.load(Ordering::Relaxed)
     }
 }

@@ -40,6 +40,7 @@ impl Admin {
             )?;
             tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])?;
         }
+        schema::add_pending(&tx, i64::try_from(moved).unwrap_or(i64::MAX))?;
         tx.commit()?;
         Ok(moved)
     }

@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::dedup::SeenIndex;
+use super::schema;
 use crate::accept::{AcceptError, EventOutcome, Source};
 
 /// Where and how the store keeps events.
@@ -31,6 +32,9 @@ pub struct StoreConfig {
     pub group_max: usize,
     /// Users whose state is kept in memory between their events.
     pub state_cache_entries: usize,
+    /// A hard cap on the database file in pages (SQLite's `max_page_count`): writes past
+    /// it fail exactly as on a full disk, which is how tests make one.
+    pub max_page_count: Option<i64>,
 }
 
 impl StoreConfig {
@@ -43,6 +47,7 @@ impl StoreConfig {
             max_bytes: None,
             group_max: 256,
             state_cache_entries: 20_000,
+            max_page_count: None,
         }
     }
 
@@ -107,10 +112,20 @@ pub enum Settlement {
 /// Counters shared between the writer and the handles.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
+    /// As committed in the store's `counts` (never below zero); only the writer sets it.
     pub pending_calls: AtomicU64,
     pub over_size: AtomicBool,
+    /// The last commit failed (e.g. the disk is full); the next success clears it.
+    pub commits_failing: AtomicBool,
     /// Woken after a commit that stored new calls, so delivery need not poll.
     pub new_work: tokio::sync::Notify,
+}
+
+impl Shared {
+    fn set_pending(&self, pending: i64) {
+        self.pending_calls
+            .store(u64::try_from(pending).unwrap_or(0), Ordering::Relaxed);
+    }
 }
 
 pub(crate) struct Writer {
@@ -168,6 +183,7 @@ impl Writer {
         let mut results = Vec::with_capacity(group.len());
         let mut new_calls: u64 = 0;
         let mut settled: u64 = 0;
+        let mut pending: i64 = 0;
         let cutoff_ms = now_ms.saturating_sub(self.window_ms());
         let outcome = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
@@ -194,17 +210,16 @@ impl Writer {
                     }
                 }
             }
+            let delta = i64::try_from(new_calls).unwrap_or(i64::MAX)
+                - i64::try_from(settled).unwrap_or(i64::MAX);
+            pending = schema::add_pending(&tx, delta)?;
             tx.commit()
         })();
         match outcome {
             Ok(()) => {
                 self.seen.commit();
-                self.shared
-                    .pending_calls
-                    .fetch_add(new_calls, Ordering::Relaxed);
-                self.shared
-                    .pending_calls
-                    .fetch_sub(settled, Ordering::Relaxed);
+                self.shared.set_pending(pending);
+                self.shared.commits_failing.store(false, Ordering::Relaxed);
                 if new_calls > 0 {
                     self.shared.new_work.notify_one();
                 }
@@ -220,6 +235,7 @@ impl Writer {
                 }
             }
             Err(error) => {
+                self.shared.commits_failing.store(true, Ordering::Relaxed);
                 tracing::error!(%error, "Store commit failed; the group is refused.");
                 // The transaction rolled back: memory may be ahead of the database.
                 self.states.clear();
@@ -250,6 +266,11 @@ impl Writer {
 
     fn housekeeping(&mut self) {
         self.last_housekeeping = Instant::now();
+        // Another process (`queue dead replay`) may have changed the count.
+        match schema::pending(&self.conn) {
+            Ok(pending) => self.shared.set_pending(pending),
+            Err(error) => tracing::warn!(%error, "Could not read the pending count."),
+        }
         if let Some(max) = self.config.max_bytes {
             let size: rusqlite::Result<i64> = self.conn.query_row(
                 "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
