@@ -13,6 +13,11 @@ use crate::event::kind;
 /// Numbers below this are seconds, larger ones milliseconds (a year of seconds, in ms).
 pub const MILLISECONDS_THRESHOLD: f64 = 31_557_600_000.0;
 
+/// The farthest a date may lie from 1970, in seconds: JavaScript's `Date` range (±8.64e15
+/// ms), which the browser integration is bound by. Anything beyond is no date at all, and
+/// is refused rather than wrapped around.
+pub const MAX_ABS_SECONDS: i64 = 8_640_000_000_000;
+
 /// Why a value is not a date we understand.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimestampError {
@@ -28,7 +33,7 @@ pub fn unix_seconds(value: &Value) -> Result<i64, TimestampError> {
         Value::String(text) => parse_str(text),
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
-                Ok(integer_seconds(i))
+                integer_seconds(i).ok_or_else(|| TimestampError::Unparseable(n.to_string()))
             } else if let Some(f) = n.as_f64() {
                 float_seconds(f).ok_or_else(|| TimestampError::Unparseable(n.to_string()))
             } else {
@@ -91,12 +96,13 @@ fn round(seconds: i64, nanos: u32) -> i64 {
     }
 }
 
-fn integer_seconds(value: i64) -> i64 {
-    if (value as f64) < MILLISECONDS_THRESHOLD {
+fn integer_seconds(value: i64) -> Option<i64> {
+    let seconds = if (value as f64) < MILLISECONDS_THRESHOLD {
         value
     } else {
-        (value + 500).div_euclid(1000)
-    }
+        value.checked_add(500)?.div_euclid(1000)
+    };
+    (seconds.unsigned_abs() <= MAX_ABS_SECONDS.unsigned_abs()).then_some(seconds)
 }
 
 fn float_seconds(value: f64) -> Option<i64> {
@@ -109,7 +115,7 @@ fn float_seconds(value: f64) -> Option<i64> {
         value / 1000.0
     };
     let rounded = (seconds + 0.5).floor();
-    if rounded.abs() > 1e15 {
+    if rounded.abs() > MAX_ABS_SECONDS as f64 {
         return None;
     }
     Some(rounded as i64)
@@ -151,7 +157,7 @@ fn numeric(s: &str) -> Option<Option<i64>> {
     }
     if fraction.is_none() {
         if let Ok(i) = s.parse::<i64>() {
-            return Some(Some(integer_seconds(i)));
+            return Some(integer_seconds(i));
         }
     }
     Some(s.parse::<f64>().ok().and_then(float_seconds))
@@ -344,6 +350,29 @@ mod tests {
         assert_eq!(secs(json!(31557599999_i64)), 31557599999);
         assert_eq!(secs(json!(31557600000_i64)), 31557600);
         assert_eq!(secs(json!("1730541660")), 1730541660);
+    }
+
+    #[test]
+    fn numbers_beyond_javascripts_date_range_are_unparseable_never_wrapped() {
+        for value in [
+            json!(i64::MAX),
+            json!(i64::MIN),
+            json!(9_000_000_000_000_000_i64),
+            json!(9e15),
+            json!(-9e18),
+            json!(u64::MAX),
+            json!("9223372036854775807"),
+            json!("-9223372036854775808"),
+        ] {
+            assert!(
+                matches!(unix_seconds(&value), Err(TimestampError::Unparseable(_))),
+                "{value}: {:?}",
+                unix_seconds(&value)
+            );
+        }
+        // The edge of the range itself is still a date.
+        assert_eq!(secs(json!(8_640_000_000_000_000_i64)), MAX_ABS_SECONDS);
+        assert_eq!(secs(json!(-8_640_000_000_000_i64)), -MAX_ABS_SECONDS);
     }
 
     #[test]
