@@ -1,6 +1,6 @@
 //! Command-line interface of `inmoment-destination`.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use std::path::PathBuf;
 
 use inmoment_core::{AccountToken, ClientId, Settings, SettingsError};
@@ -14,6 +14,28 @@ use inmoment_core::{AccountToken, ClientId, Settings, SettingsError};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Parses the command line. The `--help` of `serve` and `send` names each setting's
+/// `INMOMENT_*` variable (read by the config loader, not by clap, so that a flag, the
+/// environment and the file keep their order of precedence).
+pub fn parse() -> Cli {
+    let command = Cli::command()
+        .mut_subcommand("serve", with_variable_names)
+        .mut_subcommand("send", with_variable_names);
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
+fn with_variable_names(command: clap::Command) -> clap::Command {
+    command.mut_args(|arg| {
+        let key = arg.get_id().as_str().to_string();
+        if !crate::config::is_key(&key) {
+            return arg;
+        }
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        arg.help(format!("{help} [env: {}]", crate::config::env_name(&key)))
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +113,7 @@ pub enum QueueCommand {
 pub enum DeadCommand {
     /// List dead letters as JSON lines, oldest first.
     List {
+        /// Show at most this many dead letters.
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
@@ -104,7 +127,8 @@ pub enum DeadCommand {
     },
     /// Delete dead letters that died before the given age (`7d`, `12h`, `30m`).
     Purge {
-        #[arg(long)]
+        /// Delete those that died longer ago than this: a number and a unit (s, m, h, d).
+        #[arg(long, value_name = "AGE")]
         older_than: String,
     },
 }

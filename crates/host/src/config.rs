@@ -108,6 +108,11 @@ const SOURCE_KEYS: [&str; 7] = [
     "decline_event",
 ];
 
+/// Whether `name` is a top-level configuration key.
+pub fn is_key(name: &str) -> bool {
+    KEYS.contains(&name)
+}
+
 /// The environment variable of a key.
 pub fn env_name(key: &str) -> String {
     format!("INMOMENT_{}", key.to_ascii_uppercase())

@@ -5,9 +5,8 @@ use std::io::{self, BufReader, BufWriter};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use inmoment_core::Registry;
-use inmoment_host::cli::{Cli, Command, DeadCommand, QueueCommand, SandboxArgs, ServeArgs};
+use inmoment_host::cli::{self, Cli, Command, DeadCommand, QueueCommand, SandboxArgs, ServeArgs};
 use inmoment_host::config::Config;
 use inmoment_host::delivery::InMomentDeliver;
 use inmoment_host::store::Selection;
@@ -21,7 +20,7 @@ use tokio::net::TcpListener;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(message) => {
@@ -64,7 +63,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let dir = args.data_dir.as_path();
             let mut out = io::stdout().lock();
             let result = match args.command {
-                QueueCommand::Stats => queue_cmd::stats(dir, &mut out),
+                QueueCommand::Stats => queue_cmd::stats(dir, &mut out, &mut io::stderr()),
                 QueueCommand::Dead { command } => match command {
                     DeadCommand::List { limit } => queue_cmd::dead_list(dir, limit, &mut out),
                     DeadCommand::Replay { all, ids } => {
@@ -76,8 +75,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                         } else {
                             Selection::Ids(ids)
                         };
-                        queue_cmd::dead_replay(dir, &selection)
-                            .map(|n| eprintln!("{n} dead letter(s) back to pending"))
+                        let replayed =
+                            queue_cmd::dead_replay(dir, &selection).map_err(|e| e.to_string())?;
+                        eprintln!("{} dead letter(s) back to pending", replayed.moved);
+                        if !replayed.unknown.is_empty() {
+                            let ids: Vec<String> =
+                                replayed.unknown.iter().map(i64::to_string).collect();
+                            eprintln!(
+                                "no dead letter with id {} (see `queue dead list`)",
+                                ids.join(", ")
+                            );
+                            return Ok(ExitCode::from(1));
+                        }
+                        Ok(())
                     }
                     DeadCommand::Purge { older_than } => queue_cmd::dead_purge(dir, &older_than)
                         .map(|n| eprintln!("{n} dead letter(s) deleted")),

@@ -5,13 +5,13 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::store::{Admin, Reader, Selection, StoreConfig};
+use crate::store::{Admin, Reader, Replayed, Selection, StoreConfig};
 
 /// Why a queue command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("data_dir `{0}`: no store there (start `serve` once, or pass --data-dir)")]
-    NoStore(String),
+    #[error("data_dir `{0}`: no store there (start `serve` once, or pass --data-dir){1}")]
+    NoStore(String, &'static str),
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("writing output: {0}")]
@@ -23,15 +23,34 @@ pub enum QueueError {
 fn database(data_dir: &Path) -> Result<std::path::PathBuf, QueueError> {
     let path = StoreConfig::new(data_dir).database_path();
     if !path.exists() {
-        return Err(QueueError::NoStore(data_dir.display().to_string()));
+        let demo = StoreConfig::new(crate::demo::DATA_DIR).database_path();
+        let hint = if demo.exists() {
+            "; `serve --demo` keeps its store in ./demo-data: pass --data-dir ./demo-data"
+        } else {
+            ""
+        };
+        return Err(QueueError::NoStore(data_dir.display().to_string(), hint));
     }
     Ok(path)
 }
 
-/// One JSON line per source: pending, in retry, dead, oldest pending age.
-pub fn stats(data_dir: &Path, out: &mut impl Write) -> Result<(), QueueError> {
+/// One JSON line per source: pending, in retry, dead, oldest pending age. An empty queue
+/// prints nothing on `out` and says so on `note` (so JSON readers see no lines).
+pub fn stats(
+    data_dir: &Path,
+    out: &mut impl Write,
+    note: &mut impl Write,
+) -> Result<(), QueueError> {
     let reader = Reader::open(&database(data_dir)?)?;
-    for source in reader.stats(chrono::Utc::now().timestamp_millis())? {
+    let sources = reader.stats(chrono::Utc::now().timestamp_millis())?;
+    if sources.is_empty() {
+        writeln!(
+            note,
+            "the queue is empty: no call pending and no dead letter in {}",
+            data_dir.display()
+        )?;
+    }
+    for source in sources {
         serde_json::to_writer(&mut *out, &source).map_err(io::Error::from)?;
         out.write_all(b"\n")?;
     }
@@ -48,9 +67,9 @@ pub fn dead_list(data_dir: &Path, limit: usize, out: &mut impl Write) -> Result<
     Ok(())
 }
 
-/// Puts dead letters back to pending; returns how many.
-pub fn dead_replay(data_dir: &Path, selection: &Selection) -> Result<usize, QueueError> {
-    Ok(Admin::open(&database(data_dir)?)?.replay(selection)?)
+/// Puts dead letters back to pending; says how many, and which ids were no dead letter.
+pub fn dead_replay(data_dir: &Path, selection: &Selection) -> Result<Replayed, QueueError> {
+    Ok(Admin::open(&database(data_dir)?)?.replay_reporting(selection)?)
 }
 
 /// Deletes dead letters older than `age` (e.g. `7d`); returns how many.

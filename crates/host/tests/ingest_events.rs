@@ -82,6 +82,137 @@ async fn a_batch_with_bad_events_reports_each_by_index_and_keeps_the_good_ones()
 }
 
 #[tokio::test]
+async fn a_repeated_rejection_names_the_first_instead_of_repeating_its_message() {
+    let server = Server::start(config(), memory()).await;
+    let body = json!({"batch":[{}, {"type":"track","userId":"u","event":"Good"}, {}, {}]});
+    let reply = server.post_json("/v1/batch", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let results = reply.json()["results"].clone();
+    assert!(results[0]["message"].is_string(), "{results}");
+    assert_eq!(results[1], json!({"index":1,"status":"accepted"}));
+    for index in [2, 3] {
+        let result = &results[index];
+        assert_eq!(result["status"], "rejected");
+        assert_eq!(result["code"], results[0]["code"]);
+        assert_eq!(result["same_as"], 0);
+        assert!(result.get("message").is_none(), "{result}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_more_than_max_batch_items_is_413_and_nothing_is_kept() {
+    let mut config = config();
+    config.max_batch_items = 100;
+    let acceptor = memory();
+    let server = Server::start(config, acceptor.clone()).await;
+    let items: Vec<Value> = (0..101)
+        .map(|i| json!({"type":"track","userId":"u","event":format!("E{i}")}))
+        .collect();
+    let reply = server
+        .post_json("/v1/batch", &json!({"batch": items}))
+        .await;
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["code"], "too_many_items");
+    assert_eq!(body["limit"], "max_batch_items");
+    assert!(body["message"].as_str().unwrap().contains("101"));
+    assert!(acceptor.events().is_empty());
+    let fits = json!({"batch": items[..100]});
+    assert_eq!(server.post_json("/v1/batch", &fits).await.status, 200);
+}
+
+/// Log output written while the test's (single-threaded) runtime runs.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    /// Captures this thread's logs (the test runtime's only thread) until the guard drops.
+    fn capture() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+        let logs = LogBuffer::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .fmt_fields(inmoment_host::logging::escaped_fields())
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn each_refused_request_is_logged_once_with_its_code() {
+    let (logs, _guard) = LogBuffer::capture();
+    let unavailable = Arc::new(ingest_support::UnavailableAcceptor {
+        retry_after: std::time::Duration::from_secs(1),
+    });
+    let server = Server::start(config(), unavailable).await;
+    let reply = server
+        .post_json("/v1/track", &json!({"userId":"u","event":"E"}))
+        .await;
+    assert_eq!(reply.status, 503);
+    let reply = server
+        .post("/v1/track", &[], br#"{"userId":"u","event":"E"}"#)
+        .await;
+    assert_eq!(reply.status, 401);
+    let text = logs.text();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("code=")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("code=\"unavailable\""),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("INFO") && lines[1].contains("code=\"missing_write_key\""),
+        "{text}"
+    );
+    assert!(!text.contains("Some("), "{text}");
+}
+
+#[tokio::test]
+async fn a_flood_of_bad_events_writes_a_bounded_number_of_log_lines() {
+    let (logs, _guard) = LogBuffer::capture();
+    let server = Server::start(config(), memory()).await;
+    let items = vec![json!({}); 2_000];
+    let reply = server
+        .post_json("/v1/batch", &json!({"batch": items}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let bad_key = server
+        .post("/v1/track", &[("Authorization", "Basic !!")], b"{}")
+        .await;
+    assert_eq!(bad_key.status, 401);
+    let text = logs.text();
+    let rejected = text
+        .lines()
+        .filter(|l| l.contains("Event rejected."))
+        .count();
+    assert!(
+        (1..=20).contains(&rejected),
+        "{rejected} lines for 2,000 rejected events"
+    );
+    let metrics = server.get("/metrics").await.text();
+    assert!(
+        metrics.contains("reason=\"invalid_event\"} 2000"),
+        "every rejection is still counted"
+    );
+}
+
+#[tokio::test]
 async fn batch_context_and_integrations_are_merged_into_each_item() {
     let acceptor = memory();
     let server = Server::start(config(), acceptor.clone()).await;

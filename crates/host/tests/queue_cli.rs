@@ -129,3 +129,62 @@ async fn stats_list_replay_and_purge() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn an_empty_queue_says_so_and_an_unknown_dead_letter_is_exit_1() {
+    let dir = std::env::temp_dir().join(format!("inmoment-queue-empty-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(StoreConfig::new(&dir), registry().unwrap()).unwrap();
+    let (code, lines, err) = queue(&dir, &["stats"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(lines.is_empty(), "no JSON line for an empty queue");
+    assert!(err.contains("the queue is empty"), "{err}");
+
+    let (code, _, err) = queue(&dir, &["dead", "replay", "999"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no dead letter with id 999"), "{err}");
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_store_is_named_with_the_way_to_find_the_demo_one() {
+    let cwd = std::env::temp_dir().join(format!("inmoment-queue-none-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cwd);
+    std::fs::create_dir_all(cwd.join("demo-data")).unwrap();
+    std::fs::write(cwd.join("demo-data/inmoment.sqlite3"), "").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
+        .args(["queue", "stats"])
+        .env_remove("INMOMENT_DATA_DIR")
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("data_dir `./data`: no store there"), "{err}");
+    assert!(err.contains("--data-dir ./demo-data"), "{err}");
+    let _ = std::fs::remove_dir_all(&cwd);
+}
+
+#[test]
+fn help_names_the_options_and_the_variables() {
+    let help = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let serve = help(&["serve"]);
+    for variable in [
+        "INMOMENT_LISTEN",
+        "INMOMENT_WEBHOOK_SECRET",
+        "INMOMENT_MAX_BATCH_ITEMS",
+        "INMOMENT_HEADER_READ_TIMEOUT_MS",
+    ] {
+        assert!(serve.contains(&format!("[env: {variable}]")), "{serve}");
+    }
+    assert!(help(&["queue", "dead", "list"]).contains("at most this many"));
+    assert!(help(&["queue", "dead", "purge"]).contains("died longer ago"));
+}

@@ -240,6 +240,10 @@ async fn over_max_pending_calls_the_store_refuses_with_retry_after() {
         retry_after,
     } = refused;
     assert!(reason.contains("max_pending_calls"), "{reason}");
+    assert!(
+        !reason.contains("retry later"),
+        "the HTTP answer says it, once: {reason}"
+    );
     assert!(retry_after >= Duration::from_secs(1));
     assert_eq!(stored_calls(dir.path()).len(), 2);
 }

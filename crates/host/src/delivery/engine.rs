@@ -325,9 +325,9 @@ impl<D: Deliver> Engine<D> {
                 }
                 let message_id = call.call.message_id();
                 if self.config.log_deliveries {
-                    tracing::info!(kind, status, ?eligible, user = %call.user_key, message_id, "Delivered.");
+                    tracing::info!(kind, status, eligible, user = %call.user_key, message_id, "Delivered.");
                 } else {
-                    tracing::debug!(kind, status, ?eligible, message_id, "Delivered.");
+                    tracing::debug!(kind, status, eligible, message_id, "Delivered.");
                 }
                 (
                     Settlement::Delivered { id: call.id },

@@ -2,6 +2,7 @@
 //! accepts nothing else), per-event `results` for batches, JSON errors otherwise. Also
 //! counts and logs each event's fate, in this one place.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -32,12 +33,29 @@ pub fn single(mut results: Vec<ItemResult>) -> Response {
     }
 }
 
-/// A batch request: 200 with one result per event, whatever became of each.
+/// A batch request: 200 with one result per event, whatever became of each. A rejection
+/// whose code, path and message repeat an earlier one's names that one (`same_as`)
+/// instead of repeating the message, so the answer stays proportional to the request.
 pub fn batch(results: Vec<ItemResult>) -> Response {
+    let mut first_of: HashMap<(ErrorCode, Option<String>, String), usize> = HashMap::new();
     let list = results
         .into_iter()
         .enumerate()
-        .map(|(index, result)| result_json(index, result.status))
+        .map(|(index, result)| match result.status {
+            Status::Rejected(error) => {
+                let key = (error.code, error.path.clone(), error.message.clone());
+                let earlier = *first_of.entry(key).or_insert(index);
+                let mut json = result_json(index, Status::Rejected(error));
+                if earlier != index {
+                    if let Value::Object(fields) = &mut json {
+                        fields.shift_remove("message");
+                        fields.insert("same_as".into(), earlier.into());
+                    }
+                }
+                json
+            }
+            status => result_json(index, status),
+        })
         .collect();
     success(Some(list))
 }

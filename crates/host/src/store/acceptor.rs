@@ -124,7 +124,7 @@ impl Store {
         if pending >= self.max_pending_calls {
             return Some(AcceptError::Unavailable {
                 reason: format!(
-                    "{pending} InMoment calls are waiting for delivery (max_pending_calls is {}); retry later",
+                    "{pending} InMoment calls are waiting for delivery (max_pending_calls is {})",
                     self.max_pending_calls
                 ),
                 retry_after: Duration::from_secs(5),
@@ -132,7 +132,7 @@ impl Store {
         }
         if self.shared.over_size.load(Ordering::Relaxed) {
             return Some(AcceptError::Unavailable {
-                reason: "the store is over store_max_bytes; retry later".into(),
+                reason: "the store is over store_max_bytes".into(),
                 retry_after: Duration::from_secs(30),
             });
         }
@@ -148,7 +148,7 @@ impl Drop for Store {
 
 fn shutting_down() -> AcceptError {
     AcceptError::Unavailable {
-        reason: "the store is shutting down; retry later".into(),
+        reason: "the store is shutting down".into(),
         retry_after: Duration::from_secs(1),
     }
 }

@@ -14,6 +14,14 @@ pub enum Selection {
     Ids(Vec<i64>),
 }
 
+/// What a replay did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replayed {
+    pub moved: usize,
+    /// Selected ids with no dead letter (never one, or already replayed or purged).
+    pub unknown: Vec<i64>,
+}
+
 pub struct Admin {
     conn: Connection,
 }
@@ -29,20 +37,31 @@ impl Admin {
     /// Puts dead letters back to pending (attempts reset, due now) under their original
     /// ids, so each user's calls keep their order. Returns how many moved.
     pub fn replay(&mut self, selection: &Selection) -> rusqlite::Result<usize> {
+        Ok(self.replay_reporting(selection)?.moved)
+    }
+
+    /// As [`Admin::replay`], also naming the selected ids that are no dead letter.
+    pub fn replay_reporting(&mut self, selection: &Selection) -> rusqlite::Result<Replayed> {
         let tx = self.conn.transaction()?;
         let ids = selected_ids(&tx, selection)?;
         let mut moved = 0;
+        let mut unknown = Vec::new();
         for id in ids {
-            moved += tx.execute(
+            let inserted = tx.execute(
                 "INSERT INTO calls (id, source, user_key, message_id, kind, body, accepted_at_ms)
                  SELECT id, source, user_key, message_id, kind, body, accepted_at_ms FROM dead_letters WHERE id = ?1",
                 [id],
             )?;
+            if inserted == 0 {
+                unknown.push(id);
+                continue;
+            }
+            moved += inserted;
             tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])?;
         }
         schema::add_pending(&tx, i64::try_from(moved).unwrap_or(i64::MAX))?;
         tx.commit()?;
-        Ok(moved)
+        Ok(Replayed { moved, unknown })
     }
 
     /// Deletes dead letters that died before `cutoff_ms`. Returns how many went.

@@ -13,6 +13,6 @@ mod schema;
 mod writer;
 
 pub use acceptor::Store;
-pub use admin::{Admin, Selection};
+pub use admin::{Admin, Replayed, Selection};
 pub use reader::{DeadLetter, PendingRow, Reader, SourceStats, StoredCall};
 pub use writer::{Settlement, StoreConfig, StoreError};

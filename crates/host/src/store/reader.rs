@@ -132,9 +132,9 @@ impl Reader {
     pub fn stats(&self, now_ms: i64) -> rusqlite::Result<Vec<SourceStats>> {
         let mut by_source: std::collections::BTreeMap<String, SourceStats> = Default::default();
         let mut stmt = self.conn.prepare(
-            "SELECT source, COUNT(*), SUM(attempts > 0), MIN(accepted_at_ms) FROM calls GROUP BY source",
+            "SELECT source, COUNT(*), SUM(attempts > 0 OR next_attempt_ms > ?1), MIN(accepted_at_ms) FROM calls GROUP BY source",
         )?;
-        let rows = stmt.query_map([], |row| {
+        let rows = stmt.query_map([now_ms], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, i64>(1)?,
