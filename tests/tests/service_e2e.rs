@@ -337,6 +337,42 @@ async fn dead_letters_from_a_wrong_token_are_delivered_after_the_fix_and_a_repla
     fixed.stop().await;
 }
 
+#[tokio::test]
+async fn ingest_and_delivery_stop_within_one_shutdown_deadline() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let dir = tempdir();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    sandbox.add_fault(Fault::delay("eligible", 60_000));
+    // `start` sets shutdown_deadline_ms = 2000.
+    let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let body = track("m0", "ann", "Paid").to_string();
+    let auth = "Authorization: Basic ZTJlLWtleTo=\r\n";
+    let head = |length: usize| format!("POST /v1/track HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n");
+    slow.write_all(format!("{}{body}", head(body.len())).as_bytes())
+        .await
+        .unwrap();
+    let mut status = [0u8; 12];
+    slow.read_exact(&mut status).await.unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200");
+    // A second request on the same connection whose body never completes: in flight.
+    slow.write_all(format!("{}{{\"userId\"", head(100)).as_bytes())
+        .await
+        .unwrap();
+    wait_until("a delivery in flight", || {
+        sandbox.state_handle().faults().is_empty()
+    })
+    .await;
+
+    let stopping = Instant::now();
+    server.stop().await;
+    let took = stopping.elapsed();
+    // One deadline for both: about 2 s, never 2 s for ingest and then 2 s for delivery.
+    assert!(took < Duration::from_millis(3_500), "shutdown took {took:?}");
+    assert_eq!(pending(dir.path()), 1, "the unfinished call stays pending");
+}
+
 fn tempdir() -> TempDir {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let path = std::env::temp_dir().join(format!(

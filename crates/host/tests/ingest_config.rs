@@ -252,3 +252,26 @@ fn serve_with_a_bad_config_exits_2_naming_the_key() {
     );
     assert!(!stderr.contains("Listening"), "{stderr}");
 }
+
+#[test]
+fn a_bad_data_dir_stops_serve_before_it_takes_the_port() {
+    let dir = std::env::temp_dir().join(format!("inmoment-bad-data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    // The port is taken: were it bound first, the error would be about `listen`.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = binary()
+        .args(["serve", "--listen", &address])
+        .env("INMOMENT_WRITE_KEYS", "k")
+        .env("INMOMENT_ACCOUNT_TOKEN", "NPS-4aeb53c1")
+        .env("INMOMENT_DATA_DIR", file.join("data"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("error: data_dir `"), "{stderr}");
+    assert!(!stderr.contains("listen"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
