@@ -349,7 +349,9 @@ async fn ingest_and_delivery_stop_within_one_shutdown_deadline() {
     let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let body = track("m0", "ann", "Paid").to_string();
     let auth = "Authorization: Basic ZTJlLWtleTo=\r\n";
-    let head = |length: usize| format!("POST /v1/track HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n");
+    let head = |length: usize| {
+        format!("POST /v1/track HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n")
+    };
     slow.write_all(format!("{}{body}", head(body.len())).as_bytes())
         .await
         .unwrap();
@@ -369,7 +371,10 @@ async fn ingest_and_delivery_stop_within_one_shutdown_deadline() {
     server.stop().await;
     let took = stopping.elapsed();
     // One deadline for both: about 2 s, never 2 s for ingest and then 2 s for delivery.
-    assert!(took < Duration::from_millis(3_500), "shutdown took {took:?}");
+    assert!(
+        took < Duration::from_millis(3_500),
+        "shutdown took {took:?}"
+    );
     assert_eq!(pending(dir.path()), 1, "the unfinished call stays pending");
 }
 

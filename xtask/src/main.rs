@@ -1,11 +1,13 @@
 //! `cargo xtask <command>`: the project's workflows, with nothing but cargo.
 //!
-//! - `ci`: format check, clippy with `-D warnings`, then every test; each step prints its
-//!   name and time, and a failure stops with a one-line hint.
+//! - `prepare`: installs the published clients the tests drive (see `prepare.rs`).
+//! - `ci`: `prepare`, format check, clippy with `-D warnings`, then every test; each step
+//!   prints its name and time, and a failure stops with a one-line hint.
 //! - `bench`: measures mapping, the bare-server limit, ingest, end to end and backlog, and
 //!   writes `BENCHMARKS.md` (see `bench.rs`).
 
 mod bench;
+mod prepare;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -39,7 +41,11 @@ const CI: &[Step] = &[
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("ci") => run(CI),
+        Some("prepare") => prepare().err().unwrap_or(ExitCode::SUCCESS),
+        Some("ci") => match prepare() {
+            Ok(()) => run(CI),
+            Err(failed) => failed,
+        },
         Some("bench") => match bench::run(&cargo(), &project_root()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -48,10 +54,17 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench>\n  ci     fmt check, clippy -D warnings, all tests\n  bench  throughput, latency and memory figures into BENCHMARKS.md");
+            eprintln!("usage: cargo xtask <prepare|ci|bench>\n  prepare  install the published clients the tests drive\n  ci     prepare, fmt check, clippy -D warnings, all tests\n  bench  throughput, latency and memory figures into BENCHMARKS.md");
             ExitCode::from(2)
         }
     }
+}
+
+fn prepare() -> Result<(), ExitCode> {
+    prepare::run(&project_root()).map_err(|message| {
+        eprintln!("==> prepare FAILED: {message}");
+        ExitCode::FAILURE
+    })
 }
 
 fn cargo() -> String {

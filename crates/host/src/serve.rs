@@ -32,6 +32,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(check_head))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
         // The span names method and path only: the query may hold a `writeKey`.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -141,6 +142,42 @@ fn log_refusal(state: &AppState, route: &str, status: u16, refusal: &Refusal) {
     } else {
         tracing::info!(route, status, code, error, "Request refused.");
     }
+}
+
+/// The longest URI taken (no client of ours sends more than a path and a write key).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most headers, and most header bytes, taken in one request.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses oversized request heads with the same JSON errors as everything else. The
+/// HTTP layer's own limits lie above these (see `connections.rs`), so only a head it
+/// cannot parse at all gets its bare answer.
+async fn check_head(request: Request, next: Next) -> Response {
+    let uri = request.uri().to_string().len();
+    if uri > MAX_URI_BYTES {
+        return ApiError::new(
+            ErrorCode::UriTooLong,
+            format!("the URI has {uri} bytes, more than {MAX_URI_BYTES}; send events in the body"),
+        )
+        .into_response();
+    }
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            ErrorCode::HeadersTooLarge,
+            format!(
+                "{} headers of {bytes} bytes; at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes are taken",
+                headers.len()
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Alive: the process answers.

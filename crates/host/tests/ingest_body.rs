@@ -174,21 +174,65 @@ async fn json_plain_text_and_missing_content_types_are_accepted() {
     let reply = send_raw(server.port, bare.as_bytes()).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
 
-    let xml = server
-        .post(
-            "/v1/track",
-            &[("Content-Type", "application/xml")],
-            body.as_bytes(),
-        )
-        .await;
-    assert_eq!(xml.status, 415);
-    assert_eq!(xml.json()["code"], "unsupported_media_type");
     let brotli = server
         .post("/v1/track", &[("Content-Encoding", "br")], body.as_bytes())
         .await;
     assert_eq!(brotli.status, 415);
     assert_eq!(brotli.json()["code"], "unsupported_encoding");
     assert_eq!(acceptor.events().len(), 3);
+}
+
+#[tokio::test]
+async fn a_json_body_is_taken_whatever_its_content_type_says() {
+    let acceptor = memory();
+    let server = Server::start(config(), acceptor.clone()).await;
+    let body = format!(r#"{{"userId":"u","event":"E","writeKey":"{KEY}"}}"#);
+    // What RudderStack's Node SDK sends: gzip JSON labelled as a form.
+    let form = server
+        .post(
+            "/v1/track",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Content-Encoding", "gzip"),
+            ],
+            &gzip(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(form.status, 200, "{}", form.text());
+    let xml_label = server
+        .post(
+            "/v1/track",
+            &[("Content-Type", "application/xml")],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(xml_label.status, 200, "{}", xml_label.text());
+    assert_eq!(acceptor.events().len(), 2);
+
+    let xml = server
+        .post(
+            "/v1/track",
+            &[
+                ("Content-Type", "application/xml"),
+                ("Authorization", &basic(KEY)),
+            ],
+            b"<track><event>E</event></track>",
+        )
+        .await;
+    assert_eq!(xml.status, 415, "{}", xml.text());
+    assert_eq!(xml.json()["code"], "unsupported_media_type");
+    let form = server
+        .post(
+            "/v1/track",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", &basic(KEY)),
+            ],
+            b"userId=u&event=E",
+        )
+        .await;
+    assert_eq!(form.status, 415, "{}", form.text());
+    assert_eq!(acceptor.events().len(), 2);
 }
 
 #[tokio::test]

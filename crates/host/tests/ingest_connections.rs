@@ -133,3 +133,63 @@ async fn an_idle_connection_does_not_hold_up_shutdown() {
         .expect("shutdown waited for idle connections");
     stopped.unwrap().unwrap();
 }
+
+/// Sends `request` on a fresh connection and returns the status line and the JSON body.
+async fn exchange(port: u16, request: &[u8]) -> (String, serde_json::Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let received = until_closed(&mut stream).await;
+    let text = String::from_utf8_lossy(&received).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head.lines().next().unwrap_or_default().to_string();
+    let json = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (status, json)
+}
+
+fn head_only(path: &str, extra_headers: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\nContent-Length: 0\r\nConnection: close\r\n{extra_headers}\r\n",
+        basic(KEY)
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_uri_too_long_is_refused_with_a_json_error() {
+    let server = Server::start(config(), memory()).await;
+    let path = format!("/v1/track?pad={}", "a".repeat(9_000));
+    let (status, body) = exchange(server.port, &head_only(&path, "")).await;
+    assert!(status.starts_with("HTTP/1.1 414"), "{status}");
+    assert_eq!(body["code"], "uri_too_long", "{body}");
+}
+
+#[tokio::test]
+async fn too_many_headers_are_refused_with_a_json_error() {
+    let server = Server::start(config(), memory()).await;
+    let many: String = (0..150).map(|i| format!("X-Pad-{i}: v\r\n")).collect();
+    let (status, body) = exchange(server.port, &head_only("/v1/track", &many)).await;
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    assert_eq!(body["code"], "headers_too_large", "{body}");
+}
+
+#[tokio::test]
+async fn headers_too_large_in_bytes_are_refused_with_a_json_error() {
+    let server = Server::start(config(), memory()).await;
+    let big = format!("X-Pad: {}\r\n", "v".repeat(40 * 1024));
+    let (status, body) = exchange(server.port, &head_only("/v1/track", &big)).await;
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    assert_eq!(body["code"], "headers_too_large", "{body}");
+}
+
+#[tokio::test]
+async fn non_ascii_bytes_in_a_header_get_a_json_error() {
+    let acceptor = memory();
+    let server = Server::start(config(), acceptor.clone()).await;
+    let request =
+        b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\nAuthorization: Basic \xff\xfe\r\n\r\n"
+            .to_vec();
+    let (status, body) = exchange(server.port, &request).await;
+    assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+    assert!(body["code"].is_string(), "{body}");
+    assert!(acceptor.events().is_empty());
+}

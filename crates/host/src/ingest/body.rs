@@ -54,7 +54,7 @@ pub async fn read(
     limit: Limit,
     timeout: Duration,
 ) -> Result<Bytes, ApiError> {
-    check_content_type(headers)?;
+    let foreign = foreign_content_type(headers);
     let gzip = is_gzip(headers)?;
     if let Some(length) = content_length(headers) {
         if !gzip && length > limit.max_bytes as u64 {
@@ -81,19 +81,18 @@ pub async fn read(
         }
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    if gzip {
-        gunzip(&raw, limit)
-    } else {
-        Ok(raw)
+    let decoded = if gzip { gunzip(&raw, limit)? } else { raw };
+    if let Some(content_type) = foreign {
+        check_json_despite_label(&decoded, &content_type)?;
     }
+    Ok(decoded)
 }
 
-/// JSON, plain text (analytics.js avoids CORS preflight with it) or no content type.
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let text = value.to_str().unwrap_or_default();
+/// The content type when it does not say JSON: JSON, plain text (analytics.js avoids a
+/// CORS preflight with it) and no content type say JSON.
+fn foreign_content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
     let mime = text
         .split(';')
         .next()
@@ -104,13 +103,21 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         || mime == "application/json"
         || mime == "text/plain"
         || mime.ends_with("+json");
-    if json_like {
-        Ok(())
-    } else {
-        Err(ApiError::new(
+    (!json_like).then_some(text)
+}
+
+/// A body labelled otherwise is still taken when it is JSON, as Segment's API takes it:
+/// RudderStack's Node SDK sends gzip JSON labelled `application/x-www-form-urlencoded`.
+fn check_json_despite_label(bytes: &[u8], content_type: &str) -> Result<(), ApiError> {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(without_bom(bytes)) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
-            format!("content type `{text}` is not supported; send JSON as application/json or text/plain"),
-        ))
+            format!(
+                "content type `{}` is not supported and the body is not JSON; send JSON",
+                content_type.escape_default()
+            ),
+        )),
     }
 }
 

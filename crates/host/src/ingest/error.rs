@@ -52,6 +52,10 @@ pub enum ErrorCode {
     Timeout,
     /// The client did not send its body within `request_timeout_ms`.
     RequestTimeout,
+    /// The request line's URI is longer than the server takes.
+    UriTooLong,
+    /// More or larger headers than the server takes.
+    HeadersTooLarge,
     /// No such endpoint.
     NotFound,
     /// The endpoint exists but takes another method (ingest endpoints take `POST`).
@@ -83,6 +87,8 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Timeout => "timeout",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::UriTooLong => "uri_too_long",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Internal => "internal",
@@ -114,6 +120,8 @@ impl ErrorCode {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,0 +1,188 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The published Node.js clients, unmodified, against the real server binary:
+//! RudderStack's `@rudderstack/rudder-sdk-node` (by default gzip JSON labelled
+//! `application/x-www-form-urlencoded`, and every 4xx final) and Segment's
+//! `@segment/analytics-node`. Each test checks what the store kept and what the InMoment
+//! sandbox received.
+//!
+//! The packages are pinned by `clients/node/package-lock.json` and installed by
+//! `cargo xtask prepare` (part of `cargo xtask ci`); `clients/node/drive.js` drives them.
+
+mod clients;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use inmoment_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{json, Value};
+
+use clients::{checks, param, wait_until, ServerProcess, StoreView, TempDir, TOKEN, WRITE_KEY};
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node")
+}
+
+/// Runs `drive.js` with `plan`; returns its report. Missing packages fail the test (never
+/// skip it) and say how to install them.
+async fn drive(plan: Value) -> Value {
+    let dir = node_dir();
+    assert!(
+        dir.join("node_modules/@rudderstack/rudder-sdk-node")
+            .exists()
+            && dir.join("node_modules/@segment/analytics-node").exists(),
+        "the Node clients are not installed in {}: run `cargo xtask prepare`",
+        dir.display()
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        let mut command = Command::new("node");
+        command.arg(dir.join("drive.js")).current_dir(&dir);
+        for name in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            command.env_remove(name);
+        }
+        command.env("NO_PROXY", "127.0.0.1,localhost");
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(plan.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the Node driver failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("REPORT "))
+        .unwrap_or_else(|| panic!("no report from the driver:\n{stdout}\n{stderr}"));
+    serde_json::from_str(line).unwrap()
+}
+
+fn plan(sdk: &str, server: &ServerProcess, calls: Vec<Value>) -> Value {
+    json!({"sdk": sdk, "host": server.base_url(), "write_key": WRITE_KEY, "calls": calls})
+}
+
+fn call(method: &str, args: Value) -> Value {
+    json!({"method": method, "args": args})
+}
+
+/// The `messageId` of every call, failing if any call did not succeed.
+fn message_ids(report: &Value) -> Vec<String> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| {
+            assert_eq!(result["ok"], true, "a call failed: {report}");
+            result["messageId"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// An identify, `tracks` tracks and a page, with ids the test chooses.
+fn calls(prefix: &str, tracks: usize) -> Vec<Value> {
+    let mut calls = vec![call(
+        "identify",
+        json!({"userId": "u-1", "messageId": format!("{prefix}-identify"),
+               "traits": {"email": "ada@example.com", "plan": "pro"}}),
+    )];
+    calls.extend((0..tracks).map(|i| {
+        call(
+            "track",
+            json!({"userId": format!("u-{}", i % 3), "messageId": format!("{prefix}-track-{i}"),
+                   "event": format!("E-{i}"), "properties": {"plan": "pro"}}),
+        )
+    }));
+    calls.push(call(
+        "page",
+        json!({"anonymousId": "anon-1", "messageId": format!("{prefix}-page"), "name": "Pricing",
+               "properties": {"url": "https://example.com/pricing"}}),
+    ));
+    calls
+}
+
+/// Every id is stored, then all `ids.len()` checks reach the sandbox with the demo token
+/// and what each event carries.
+async fn assert_stored_and_delivered(dir: &Path, sandbox: &Sandbox, ids: &[String], tracks: usize) {
+    let seen = StoreView::open(dir).seen();
+    let missing: Vec<&String> = ids.iter().filter(|id| !seen.contains(*id)).collect();
+    assert!(missing.is_empty(), "not stored: {missing:?}");
+    let store = StoreView::open(dir);
+    let n = ids.len();
+    wait_until(&format!("{n} eligibility checks delivered"), || {
+        store.pending() == 0 && checks(sandbox).len() >= n
+    })
+    .await;
+    let checks = checks(sandbox);
+    assert_eq!(checks.len(), n);
+    assert!(checks.iter().all(|c| c.status == 200));
+    assert!(checks
+        .iter()
+        .all(|c| param(c, "account_token") == Some(TOKEN)));
+    assert_eq!(store.dead_letters(), 0);
+    let identify = checks
+        .iter()
+        .find(|c| param(c, "external_id") == Some("u-1") && param(c, "event_name").is_none())
+        .unwrap_or_else(|| panic!("no check for the identify: {checks:?}"));
+    assert_eq!(param(identify, "email"), Some("ada@example.com"));
+    assert_eq!(param(identify, "properties[plan]"), Some("pro"));
+    let mut names: Vec<String> = checks
+        .iter()
+        .filter_map(|c| param(c, "event_name").map(str::to_string))
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..tracks).map(|i| format!("E-{i}")).collect();
+    expected.sort();
+    assert_eq!(names, expected, "each track delivered exactly once");
+    assert!(checks
+        .iter()
+        .any(|c| param(c, "url") == Some("https://example.com/pricing")));
+}
+
+async fn start(label: &str) -> (TempDir, Sandbox, ServerProcess) {
+    let dir = TempDir::new(label);
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let server = ServerProcess::start(dir.path(), &sandbox.base_url()).await;
+    (dir, sandbox, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rudderstack_node_sdk_with_its_defaults_is_stored_and_delivered() {
+    let (dir, sandbox, server) = start("node-rudder").await;
+    let report = drive(plan("rudderstack", &server, calls("rs", 5))).await;
+    assert_eq!(report["version"], "3.0.13", "wrong client installed");
+    let ids = message_ids(&report);
+    assert_eq!(ids.len(), 7);
+    assert_stored_and_delivered(dir.path(), &sandbox, &ids, 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_analytics_node_is_stored_and_delivered() {
+    let (dir, sandbox, server) = start("node-segment").await;
+    let report = drive(plan("segment", &server, calls("sg", 20))).await;
+    assert_eq!(report["version"], "3.1.0", "wrong client installed");
+    let ids = message_ids(&report);
+    assert_eq!(ids.len(), 22);
+    assert_stored_and_delivered(dir.path(), &sandbox, &ids, 20).await;
+}
