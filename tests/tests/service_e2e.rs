@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inmoment_host::config::{Config, ConfigFlags};
-use inmoment_host::delivery::InMomentDeliver;
+use inmoment_host::delivery::{Attempts, InMomentDeliver};
 use inmoment_host::linked::registry;
 use inmoment_host::service;
 use inmoment_host::store::{Admin, Reader, Selection, StoreConfig};
@@ -38,7 +38,17 @@ impl Running {
 
 /// Starts the service with millisecond backoffs, InMoment at `inmoment_url`.
 async fn start(data_dir: &Path, inmoment_url: &str, token: &str) -> Running {
-    let vars: HashMap<&str, String> = HashMap::from([
+    start_with(data_dir, inmoment_url, token, &[]).await
+}
+
+/// [`start`] with more `INMOMENT_*` variables.
+async fn start_with(
+    data_dir: &Path,
+    inmoment_url: &str,
+    token: &str,
+    more: &[(&'static str, &str)],
+) -> Running {
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("INMOMENT_ACCOUNT_TOKEN", token.to_string()),
         ("INMOMENT_WRITE_KEYS", WRITE_KEY.to_string()),
         ("INMOMENT_ELIGIBILITY_URL", inmoment_url.to_string()),
@@ -49,13 +59,14 @@ async fn start(data_dir: &Path, inmoment_url: &str, token: &str) -> Running {
         ("INMOMENT_DELIVERY_CONCURRENCY", "8".to_string()),
         ("INMOMENT_SHUTDOWN_DEADLINE_MS", "2000".to_string()),
     ]);
+    vars.extend(more.iter().map(|(name, value)| (*name, value.to_string())));
     let env = move |name: &str| vars.get(name).cloned();
     let config = Config::load(None, &env, &ConfigFlags::default()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut delivery = service::delivery_config(&config);
     delivery.rescan_every = Duration::from_millis(50);
-    let deliver = Arc::new(InMomentDeliver::from_config(&config).unwrap());
+    let deliver = Arc::new(InMomentDeliver::from_config(&config, Attempts::Once).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let store = service::open_store(&config, registry().unwrap()).unwrap();
     let task = tokio::spawn(service::run(
@@ -224,6 +235,39 @@ async fn a_400_is_tried_once_and_parked_as_a_dead_letter_with_the_reason() {
         dead[0].reason
     );
     assert_eq!(pending(dir.path()), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_letter_counts_every_http_attempt_it_took() {
+    let dir = tempdir();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    sandbox.add_fault(Fault::status("eligible", 500).times(None));
+    let server = start_with(
+        dir.path(),
+        &sandbox.base_url(),
+        TOKEN,
+        &[("INMOMENT_RETRY_MAX_SECS", "1")],
+    )
+    .await;
+    track_accepted(server.addr, "m1", "ann", "Paid").await;
+    wait_until("a dead letter", || {
+        reader(dir.path()).dead_letter_count().unwrap() == 1
+    })
+    .await;
+    let tries = checks(&sandbox).len();
+    let dead = reader(dir.path()).dead_letters(10).unwrap();
+    assert!(tries > 1, "retried before giving up: {tries}");
+    assert_eq!(
+        dead[0].attempts,
+        i64::try_from(tries).unwrap(),
+        "attempts = the HTTP requests InMoment saw"
+    );
+    assert!(
+        dead[0].reason.contains(&format!("{tries} attempts")),
+        "{}",
+        dead[0].reason
+    );
     server.stop().await;
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use inmoment_core::Registry;
 use inmoment_host::cli::{self, Cli, Command, DeadCommand, QueueCommand, SandboxArgs, ServeArgs};
 use inmoment_host::config::Config;
-use inmoment_host::delivery::InMomentDeliver;
+use inmoment_host::delivery::{Attempts, InMomentDeliver};
 use inmoment_host::store::Selection;
 use inmoment_host::{
     demo, handlers_cmd, linked, logging, map_cmd, queue_cmd, send, serve, service,
@@ -124,7 +124,7 @@ fn serve_command(args: ServeArgs, registry: Registry) -> Result<ExitCode, String
             return Ok(());
         }
         logging::init(config.log_format);
-        let deliver = Arc::new(InMomentDeliver::from_config(&config)?);
+        let deliver = Arc::new(InMomentDeliver::from_config(&config, Attempts::Once)?);
         let store = service::open_store(&config, registry)?;
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             format!(

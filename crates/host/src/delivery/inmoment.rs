@@ -1,7 +1,8 @@
 //! The real sender: each source's InMoment client behind the client crate's tower stack
-//! (rate limit, concurrency, quick retries, per-attempt timeout), on one shared connection
-//! pool. Quick retries absorb blips; what still fails goes back to the engine, whose
-//! schedule in the store survives restarts and long outages.
+//! (rate limit, concurrency, retries, per-attempt timeout), on one shared connection pool.
+//! For `serve` one delivery is one HTTP attempt: what fails goes back to the engine, whose
+//! schedule in the store survives restarts and long outages and counts every attempt.
+//! `send` has no store to come back to, so its deliveries retry quickly in process.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,6 +19,15 @@ use tower::{Service, ServiceExt};
 use super::attempt::{Attempt, Deliver};
 use crate::config::Config;
 
+/// How many HTTP attempts one delivery makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempts {
+    /// `serve`: one; the engine schedules retries durably and counts each.
+    Once,
+    /// `send`: a few quick ones within seconds (backoff from `retry_base_ms`).
+    QuickRetries,
+}
+
 /// Sends calls with the client of the call's source.
 pub struct InMomentDeliver {
     /// Behind a mutex only because the boxed stack is `Send` but not `Sync`; each
@@ -29,7 +39,7 @@ pub struct InMomentDeliver {
 
 impl InMomentDeliver {
     /// One client per configured source, sharing one connection pool.
-    pub fn from_config(config: &Config) -> Result<InMomentDeliver, String> {
+    pub fn from_config(config: &Config, attempts: Attempts) -> Result<InMomentDeliver, String> {
         let mut stacks = HashMap::new();
         let mut tokens = HashMap::new();
         let mut http = None;
@@ -49,7 +59,7 @@ impl InMomentDeliver {
             if let Some(url) = &config.api_url {
                 client.api_url = url.clone();
             }
-            client.stack = stack_config(config);
+            client.stack = stack_config(config, attempts);
             let pool = match &http {
                 Some(pool) => pool,
                 None => http.insert(http_client(&client).map_err(|e| e.to_string())?),
@@ -67,15 +77,18 @@ impl InMomentDeliver {
     }
 }
 
-/// The in-process part of the retry policy: a few quick attempts within seconds.
-fn stack_config(config: &Config) -> StackConfig {
+fn stack_config(config: &Config, attempts: Attempts) -> StackConfig {
+    let (max_attempts, max_elapsed) = match attempts {
+        Attempts::Once => (1, Duration::ZERO),
+        Attempts::QuickRetries => (3, Duration::from_secs(30)),
+    };
     StackConfig {
         rate_limit_per_minute: config.delivery.rate_limit_per_minute,
         concurrency: config.delivery.concurrency,
         attempt_timeout: Duration::from_secs(30),
         retry: RetryConfig {
-            max_attempts: 3,
-            max_elapsed: Duration::from_secs(30),
+            max_attempts,
+            max_elapsed,
             initial_backoff: config.delivery.retry_base,
             max_backoff: config.delivery.retry_cap,
             full_jitter: true,

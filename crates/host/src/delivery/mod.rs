@@ -13,4 +13,4 @@ mod inmoment;
 pub use attempt::{Attempt, Deliver, DeliveryObserver, NoObserver};
 pub use backoff::{Backoff, Jitter};
 pub use engine::{DeliveryConfig, Engine};
-pub use inmoment::InMomentDeliver;
+pub use inmoment::{Attempts, InMomentDeliver};

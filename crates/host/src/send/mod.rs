@@ -30,7 +30,7 @@ pub use tally::{Failures, Summary};
 
 use crate::accept::Source;
 use crate::config::{Config, ConfigError};
-use crate::delivery::{Deliver, InMomentDeliver};
+use crate::delivery::{Attempts, Deliver, InMomentDeliver};
 use crate::mapper::StreamMapper;
 use input::Input;
 use lanes::{Job, Lanes};
@@ -80,7 +80,8 @@ pub fn command(args: SendArgs, registry: &Registry) -> Result<ExitCode, SendErro
         .build()
         .map_err(|e| SendError::Start(format!("the async runtime: {e}")))?;
     let summary = runtime.block_on(async {
-        let deliver = InMomentDeliver::from_config(&config).map_err(SendError::Start)?;
+        let deliver = InMomentDeliver::from_config(&config, Attempts::QuickRetries)
+            .map_err(SendError::Start)?;
         let failed = failed_out.as_mut().map(|w| w as &mut dyn Write);
         let reader = input.into_reader();
         run(
