@@ -10,14 +10,15 @@
 
 mod clients;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use inmoment_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
-use clients::{checks, param, wait_until, ServerProcess, StoreView, TempDir, TOKEN, WRITE_KEY};
+use clients::{
+    checks, param, run_driver, wait_until, ServerProcess, StoreView, TempDir, TOKEN, WRITE_KEY,
+};
 
 fn node_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node")
@@ -34,36 +35,9 @@ async fn drive(plan: Value) -> Value {
         "the Node clients are not installed in {}: run `cargo xtask prepare`",
         dir.display()
     );
-    let output = tokio::task::spawn_blocking(move || {
-        let mut command = Command::new("node");
-        command.arg(dir.join("drive.js")).current_dir(&dir);
-        for name in [
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "ALL_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "all_proxy",
-        ] {
-            command.env_remove(name);
-        }
-        command.env("NO_PROXY", "127.0.0.1,localhost");
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("node runs");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(plan.to_string().as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let mut command = Command::new("node");
+    command.arg(dir.join("drive.js")).current_dir(&dir);
+    let output = run_driver(command, plan.to_string()).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -10,16 +10,16 @@
 
 mod clients;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 use inmoment_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
 use clients::{
-    checks, metric, param, wait_until, ServerProcess, StoreView, TempDir, TOKEN, WRITE_KEY,
+    checks, metric, param, run_driver, wait_until, ServerProcess, StoreView, TempDir, TOKEN,
+    WRITE_KEY,
 };
 
 const V2_3_4: &str = "2.3.4";
@@ -35,7 +35,7 @@ fn python(version: &str) -> PathBuf {
         .join("bin/python");
     assert!(
         python.exists(),
-        "segment-analytics-python {version} is not installed at {}: run `.ci/run` once, or from the workspace root `python3 -m venv target/pyclients/{version} && target/pyclients/{version}/bin/pip install segment-analytics-python=={version}`",
+        "segment-analytics-python {version} is not installed at {}: run `cargo xtask prepare`",
         python.display()
     );
     python
@@ -47,38 +47,10 @@ async fn drive_text(version: &str, plan: String) -> Value {
     let python = python(version);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/segment_python.py");
     let expected = version.to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        let mut command = Command::new(python);
-        // -I: ignore PYTHON* variables and the user's site-packages.
-        command.arg("-I").arg(script);
-        // The client must reach 127.0.0.1 directly, never through a proxy.
-        for name in [
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "ALL_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "all_proxy",
-        ] {
-            command.env_remove(name);
-        }
-        command.env("NO_PROXY", "127.0.0.1,localhost");
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(plan.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let mut command = Command::new(python);
+    // -I: ignore PYTHON* variables and the user's site-packages.
+    command.arg("-I").arg(script);
+    let output = run_driver(command, plan).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),

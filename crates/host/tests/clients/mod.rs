@@ -1,5 +1,5 @@
 //! Shared by the tests that drive the real `inmoment-destination` binary as a separate
-//! process (`clients_python.rs`, `crash_ingest.rs`): start it on a free port with a
+//! process (`clients_python.rs`, `clients_node.rs`, `crash_ingest.rs`): start it on a free port with a
 //! temporary data dir, wait for `/healthz`, SIGKILL it, read its SQLite store read-only,
 //! and list what the in-process InMoment sandbox received.
 
@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -278,4 +279,37 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Runs a client driver with `input` on its stdin, off the async runtime, and returns what
+/// it printed. The driver reaches 127.0.0.1 directly, never through a proxy.
+pub async fn run_driver(mut command: Command, input: String) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        for name in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            command.env_remove(name);
+        }
+        command.env("NO_PROXY", "127.0.0.1,localhost");
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
 }
