@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 pub const OUR_NAMES: [&str; 3] = ["InMoment", "Wootric", "InMoment (formerly Wootric)"];
 
 /// False when the event switched this destination off: `"InMoment": false` (or `Wootric`),
-/// or `"All": false` without naming us. An options object for us counts as enabled.
+/// or `"All": false` without naming us. Only the JSON boolean `false` switches off, as in
+/// analytics.js (facade's `enabled()`): the string `"false"`, `null` or an options object
+/// for us leave us on.
 pub fn destination_enabled(integrations: &Map<String, Value>) -> bool {
     for name in OUR_NAMES {
         if let Some(value) = integrations.get(name) {
@@ -30,12 +32,7 @@ pub fn our_options(
 }
 
 fn enabled(value: &Value) -> bool {
-    match value {
-        Value::Bool(b) => *b,
-        Value::String(s) => !s.trim().eq_ignore_ascii_case("false"),
-        Value::Null => true,
-        _ => true,
-    }
+    *value != Value::Bool(false)
 }
 
 #[cfg(test)]
@@ -63,11 +60,20 @@ mod tests {
     #[test]
     fn all_false_switches_us_off_unless_we_are_named() {
         assert!(!on(json!({"All": false})));
-        assert!(!on(json!({"All": "false"})));
         assert!(on(json!({"All": false, "InMoment": true})));
         assert!(on(
             json!({"All": false, "Wootric": {"eventType": "create response"}})
         ));
+    }
+
+    #[test]
+    fn only_the_boolean_false_switches_off() {
+        assert!(on(json!({"All": "false"})));
+        assert!(on(json!({"InMoment": "false"})));
+        assert!(on(json!({"Wootric": 0})));
+        assert!(on(json!({"All": null})));
+        assert!(on(json!({"All": false, "InMoment": "false"})));
+        assert!(on(json!({"All": false, "InMoment": null})));
     }
 
     #[test]
