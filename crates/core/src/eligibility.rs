@@ -40,7 +40,7 @@ pub fn eligibility_check(
         query.push_int(&["end_user_created_at"], created_at);
     }
     if let Some(id) = &state.segment_user_id {
-        query.push("external_id", id.as_str());
+        query.push("external_id", id.text());
     }
     if let Some(language) = &state.language {
         query.push("language[code]", language.text());
@@ -82,7 +82,7 @@ fn query_size(state: &UserState, trigger: Trigger<'_>) -> (usize, usize) {
     };
     let mut size = 128
         + scalar_len(&state.email)
-        + len(&state.segment_user_id)
+        + scalar_len(&state.segment_user_id)
         + scalar_len(&state.language)
         + len(&state.event_name);
     let mut count = 8;

@@ -19,7 +19,10 @@ pub enum Include {
 /// The user's reference for InMoment lookups, from the state.
 pub fn end_user_ref(state: &UserState) -> EndUserRef {
     EndUserRef {
-        external_id: state.segment_user_id.clone(),
+        external_id: state
+            .segment_user_id
+            .as_ref()
+            .map(|id| id.text().into_owned()),
         email: api_email(state).map(str::to_string),
     }
 }
@@ -72,7 +75,7 @@ pub fn upsert(
     let mut fields = Params::new();
     fields.push("email", email);
     if let Some(id) = &state.segment_user_id {
-        fields.push("external_id", id.as_str());
+        fields.push("external_id", id.text());
     }
     if let Some(created_at) = state.created_at {
         fields.push("external_created_at", created_at.to_string());

@@ -25,6 +25,10 @@ impl Scalar {
         &self.0
     }
 
+    pub fn into_value(self) -> Value {
+        self.0
+    }
+
     /// The string, when it is one.
     pub fn as_str(&self) -> Option<&str> {
         self.0.as_str()

@@ -19,8 +19,9 @@ pub struct UserState {
     pub created_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<Scalar>,
+    /// The userId as sent (a number stays a number), else the anonymousId.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segment_user_id: Option<String>,
+    pub segment_user_id: Option<Scalar>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_name: Option<String>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
@@ -49,7 +50,7 @@ pub struct SurveySettings<'a> {
     pub language: Option<&'a Scalar>,
     pub event_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub segment_user_id: Option<&'a str>,
+    pub segment_user_id: Option<&'a Scalar>,
     pub properties: &'a Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page_info: Option<&'a Map<String, Value>>,
@@ -64,7 +65,7 @@ impl<'a> SurveySettings<'a> {
             created_at: state.created_at,
             language: state.language.as_ref(),
             event_name: state.event_name.as_deref(),
-            segment_user_id: state.segment_user_id.as_deref(),
+            segment_user_id: state.segment_user_id.as_ref(),
             properties: &state.properties,
             page_info: state.page_info.as_ref(),
         }

@@ -36,8 +36,8 @@ impl EventHandler for IdentifyHandler {
         };
         let mut warnings = Vec::new();
 
-        state.segment_user_id = Some(event.user_key().to_string());
-        match mapping::email(&traits, event.user_id.as_deref()) {
+        state.segment_user_id = Some(event.segment_user_id());
+        match mapping::email(&traits, event.user_id_text()) {
             Some(Ok(email)) => state.email = Some(email),
             Some(Err(warning)) => warnings.push(warning),
             None => {}
@@ -53,7 +53,7 @@ impl EventHandler for IdentifyHandler {
             None => {}
         }
         state.event_name = None;
-        state.properties = mapping::properties(traits, event.user_id.as_deref());
+        state.properties = mapping::properties(traits, event.user_id_value());
 
         let message_id = take_message_id(&mut event);
         let mut calls = Vec::with_capacity(2);

@@ -38,13 +38,13 @@ pub fn language(traits: &Map<String, Value>) -> Option<Result<Scalar, Warning>> 
     exact_scalar(traits, "language", "traits")
 }
 
-/// All traits plus `id` = userId (as the browser integration's traits include it), then
-/// the property rules. `id` keeps its place when the traits already have one.
+/// All traits plus `id` = userId as sent (as facade's `traits()` adds it), then the
+/// property rules. `id` keeps its place when the traits already have one.
 pub fn properties(
     traits: Cow<'_, Map<String, Value>>,
-    user_id: Option<&str>,
+    user_id: Option<Scalar>,
 ) -> Map<String, Value> {
-    let Some(id) = user_id.map(Value::from) else {
+    let Some(id) = user_id.map(Scalar::into_value) else {
         return properties::convert_cow(traits);
     };
     match traits {

@@ -57,7 +57,7 @@ impl EventHandler for PageHandler {
             return Ok(HandlerOutput::skipped(state, SkipReason::DuplicatePage));
         }
         if state.segment_user_id.is_none() {
-            state.segment_user_id = Some(event.user_key().to_string());
+            state.segment_user_id = Some(event.segment_user_id());
         }
         // The URL is kept in the state before `properties` move into `page_info`.
         let has_url = url.is_some();

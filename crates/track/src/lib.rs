@@ -40,7 +40,7 @@ impl EventHandler for TrackHandler {
         };
 
         if state.segment_user_id.is_none() {
-            state.segment_user_id = Some(event.user_key().to_string());
+            state.segment_user_id = Some(event.segment_user_id());
         }
         let mut warnings = Vec::new();
         match mapping::email(&event, &properties) {

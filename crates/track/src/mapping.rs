@@ -11,8 +11,7 @@ pub fn email(event: &Event, properties: &Map<String, Value>) -> Option<Result<Sc
         .or_else(|| loose_scalar(properties, "email", "properties"))
         .or_else(|| {
             event
-                .user_id
-                .as_deref()
+                .user_id_text()
                 .filter(|id| looks_like_email(id))
                 .map(|id| Ok(Scalar::from(id)))
         })
