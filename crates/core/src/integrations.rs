@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::lookup::loose_get;
+
 /// The names a Segment source may use for us in `integrations`.
 pub const OUR_NAMES: [&str; 3] = ["InMoment", "Wootric", "InMoment (formerly Wootric)"];
 
@@ -15,7 +17,8 @@ pub fn destination_enabled(integrations: &Map<String, Value>) -> bool {
             return enabled(value);
         }
     }
-    integrations.get("All").is_none_or(enabled)
+    // facade reads `all` as a loose key (`All`, `all`) and only a boolean there counts.
+    loose_get(integrations, "all").is_none_or(|(_, value)| enabled(value))
 }
 
 /// The options object the event gave us (`integrations.InMoment.eventType`, …), with the
@@ -74,6 +77,7 @@ mod tests {
         assert!(on(json!({"All": null})));
         assert!(on(json!({"All": false, "InMoment": "false"})));
         assert!(on(json!({"All": false, "InMoment": null})));
+        assert!(!on(json!({"all": false})));
     }
 
     #[test]
