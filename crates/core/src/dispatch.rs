@@ -20,7 +20,8 @@ pub enum SkipReason {
     DestinationDisabled,
     /// No handler is registered for this event type (screen, group, alias today).
     NoHandler,
-    /// Same user, same URL as the last page sent: the beacon integration drops these too.
+    /// Same user, same URL as the last page sent, with `skip_repeated_pages` on (our
+    /// choice to spare InMoment's rate limit; the browser integration 2.5.1 sends these).
     DuplicatePage,
 }
 

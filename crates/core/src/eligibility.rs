@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::call::{Host, HttpRequest, InMomentCall, Method, Params};
+use crate::scalar::Scalar;
 use crate::settings::Settings;
 use crate::state::UserState;
 
@@ -33,16 +34,16 @@ pub fn eligibility_check(
     let mut query = Params::with_capacity(count, text_bytes);
     query.push("account_token", settings.account_token.as_str());
     if let Some(email) = &state.email {
-        query.push("email", email.as_str());
+        query.push("email", email.text());
     }
     if let Some(created_at) = state.created_at {
         query.push_int(&["end_user_created_at"], created_at);
     }
     if let Some(id) = &state.segment_user_id {
-        query.push("external_id", id.as_str());
+        query.push("external_id", id.text());
     }
     if let Some(language) = &state.language {
-        query.push("language[code]", language.as_str());
+        query.push("language[code]", language.text());
     }
     match trigger {
         Trigger::Identify => push_properties(&mut query, &state.properties),
@@ -74,10 +75,15 @@ pub fn eligibility_check(
 /// allocated once instead of growing (and being copied) parameter by parameter.
 fn query_size(state: &UserState, trigger: Trigger<'_>) -> (usize, usize) {
     let len = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+    let scalar_len = |value: &Option<Scalar>| {
+        value
+            .as_ref()
+            .map_or(0, |v| v.as_str().map_or(24, str::len))
+    };
     let mut size = 128
-        + len(&state.email)
-        + len(&state.segment_user_id)
-        + len(&state.language)
+        + scalar_len(&state.email)
+        + scalar_len(&state.segment_user_id)
+        + scalar_len(&state.language)
         + len(&state.event_name);
     let mut count = 8;
     match trigger {

@@ -4,6 +4,7 @@
 use crate::call::{EndUserRef, InMomentCall, Params};
 use crate::custom_fields::push_flattened;
 use crate::error::Warning;
+use crate::scalar::Scalar;
 use crate::settings::Settings;
 use crate::state::UserState;
 
@@ -18,9 +19,23 @@ pub enum Include {
 /// The user's reference for InMoment lookups, from the state.
 pub fn end_user_ref(state: &UserState) -> EndUserRef {
     EndUserRef {
-        external_id: state.segment_user_id.clone(),
-        email: state.email.clone(),
+        external_id: state
+            .segment_user_id
+            .as_ref()
+            .map(|id| id.text().into_owned()),
+        email: api_email(state).map(str::to_string),
     }
+}
+
+/// The email InMoment's API can use: a non-blank string. The survey settings copy any
+/// email as given, as the browser integration does, but the REST API (our addition) only
+/// takes an address.
+fn api_email(state: &UserState) -> Option<&str> {
+    state
+        .email
+        .as_ref()
+        .and_then(Scalar::as_str)
+        .filter(|email| !email.trim().is_empty())
 }
 
 /// The identity upsert a track or page makes for a user not synced yet (then marked
@@ -47,16 +62,20 @@ pub fn upsert(
     include: Include,
 ) -> Option<Result<InMomentCall, Warning>> {
     settings.client_id.as_ref()?;
-    let Some(email) = &state.email else {
-        return Some(Err(Warning::new(
-            "traits.email",
-            "InMoment's API needs an email to create an end user; this user is not synced until one is known",
-        )));
+    let Some(email) = api_email(state) else {
+        let message = match &state.email {
+            None => "InMoment's API needs an email to create an end user; this user is not synced until one is known".to_string(),
+            Some(other) => format!(
+                "InMoment's API needs an email address to create an end user, not `{}`; this user is not synced until one is known",
+                other.text()
+            ),
+        };
+        return Some(Err(Warning::new("traits.email", message)));
     };
     let mut fields = Params::new();
-    fields.push("email", email.as_str());
+    fields.push("email", email);
     if let Some(id) = &state.segment_user_id {
-        fields.push("external_id", id.as_str());
+        fields.push("external_id", id.text());
     }
     if let Some(created_at) = state.created_at {
         fields.push("external_created_at", created_at.to_string());

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 use crate::error::MappingError;
+use crate::scalar::Scalar;
 
 /// The Segment call types; only some have a handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -136,7 +137,11 @@ impl Payload {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub message_id: Option<String>,
+    /// The userId trimmed and as text: the key of the user's state.
     pub user_id: Option<String>,
+    /// The userId exactly as sent, when that differs from `user_id` (white space around
+    /// it, or a number): the browser integration uses it unconverted.
+    pub user_id_as_sent: Option<Value>,
     pub anonymous_id: Option<String>,
     pub timestamp: Option<String>,
     pub sent_at: Option<String>,
@@ -172,6 +177,7 @@ impl Event {
             None => read_type(fields.shift_remove("type"))?,
         };
         let message_id = take_id(&mut fields, "messageId")?;
+        let user_id_as_sent = as_sent_if_changed(fields.get("userId"));
         let user_id = take_id(&mut fields, "userId")?;
         let anonymous_id = take_id(&mut fields, "anonymousId")?;
         let timestamp = take_string(&mut fields, "timestamp")?;
@@ -193,6 +199,7 @@ impl Event {
         Ok(Event {
             message_id,
             user_id,
+            user_id_as_sent,
             anonymous_id,
             timestamp,
             sent_at,
@@ -212,6 +219,30 @@ impl Event {
             Payload::Group { .. } => EventType::Group,
             Payload::Alias { .. } => EventType::Alias,
         }
+    }
+
+    /// The userId as the browser integration sees it: as sent (not trimmed; a number
+    /// stays a number).
+    pub fn user_id_value(&self) -> Option<Scalar> {
+        let id = self.user_id.as_deref()?;
+        Some(match &self.user_id_as_sent {
+            Some(sent) => Scalar::new(sent).unwrap_or_else(|| Scalar::from(id)),
+            None => Scalar::from(id),
+        })
+    }
+
+    /// The userId text as sent, for the email test; `None` for a number or no userId.
+    pub fn user_id_text(&self) -> Option<&str> {
+        match &self.user_id_as_sent {
+            Some(sent) => sent.as_str(),
+            None => self.user_id.as_deref(),
+        }
+    }
+
+    /// `segment_user_id` as the integration sets it: the userId as sent, else anonymousId.
+    pub fn segment_user_id(&self) -> Scalar {
+        self.user_id_value()
+            .unwrap_or_else(|| Scalar::from(self.anonymous_id.as_deref().unwrap_or_default()))
     }
 
     /// The key a user's state is kept under: userId, else anonymousId.
@@ -317,6 +348,18 @@ fn read_payload(
     })
 }
 
+/// The userId as sent when [`take_id`] will change it: a string with white space around
+/// it (not only white space: that counts as absent), or a number.
+fn as_sent_if_changed(value: Option<&Value>) -> Option<Value> {
+    match value? {
+        Value::String(s) if s.trim().len() != s.len() && !s.trim().is_empty() => {
+            Some(Value::String(s.clone()))
+        }
+        number @ Value::Number(_) => Some(number.clone()),
+        _ => None,
+    }
+}
+
 /// An identifier: strings are trimmed (empty means absent), numbers become strings.
 fn take_id(fields: &mut Map<String, Value>, key: &str) -> Result<Option<String>, MappingError> {
     match fields.shift_remove(key) {
@@ -415,6 +458,21 @@ mod tests {
     fn numeric_ids_become_strings() {
         let event = parse(json!({"type":"identify","userId":42})).unwrap();
         assert_eq!(event.user_id.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn the_user_id_as_sent_is_kept_beside_the_key() {
+        let event = parse(json!({"type":"identify","userId":42})).unwrap();
+        assert_eq!(event.user_id_value().unwrap().as_value(), &json!(42));
+        assert_eq!(event.user_id_text(), None);
+        let event = parse(json!({"type":"identify","userId":" ann@example.com "})).unwrap();
+        assert_eq!(event.user_key(), "ann@example.com");
+        assert_eq!(event.user_id_text(), Some(" ann@example.com "));
+        assert_eq!(event.segment_user_id().as_str(), Some(" ann@example.com "));
+        let event = parse(json!({"type":"identify","userId":"u-1"})).unwrap();
+        assert_eq!(event.user_id_as_sent, None);
+        let event = parse(json!({"type":"identify","userId":"  ","anonymousId":"a-1"})).unwrap();
+        assert_eq!(event.segment_user_id().as_str(), Some("a-1"));
     }
 
     #[test]

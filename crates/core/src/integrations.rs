@@ -2,18 +2,23 @@
 
 use serde_json::{Map, Value};
 
+use crate::lookup::loose_get;
+
 /// The names a Segment source may use for us in `integrations`.
 pub const OUR_NAMES: [&str; 3] = ["InMoment", "Wootric", "InMoment (formerly Wootric)"];
 
 /// False when the event switched this destination off: `"InMoment": false` (or `Wootric`),
-/// or `"All": false` without naming us. An options object for us counts as enabled.
+/// or `"All": false` without naming us. Only the JSON boolean `false` switches off, as in
+/// analytics.js (facade's `enabled()`): the string `"false"`, `null` or an options object
+/// for us leave us on.
 pub fn destination_enabled(integrations: &Map<String, Value>) -> bool {
     for name in OUR_NAMES {
         if let Some(value) = integrations.get(name) {
             return enabled(value);
         }
     }
-    integrations.get("All").is_none_or(enabled)
+    // facade reads `all` as a loose key (`All`, `all`) and only a boolean there counts.
+    loose_get(integrations, "all").is_none_or(|(_, value)| enabled(value))
 }
 
 /// The options object the event gave us (`integrations.InMoment.eventType`, …), with the
@@ -30,12 +35,7 @@ pub fn our_options(
 }
 
 fn enabled(value: &Value) -> bool {
-    match value {
-        Value::Bool(b) => *b,
-        Value::String(s) => !s.trim().eq_ignore_ascii_case("false"),
-        Value::Null => true,
-        _ => true,
-    }
+    *value != Value::Bool(false)
 }
 
 #[cfg(test)]
@@ -63,11 +63,21 @@ mod tests {
     #[test]
     fn all_false_switches_us_off_unless_we_are_named() {
         assert!(!on(json!({"All": false})));
-        assert!(!on(json!({"All": "false"})));
         assert!(on(json!({"All": false, "InMoment": true})));
         assert!(on(
             json!({"All": false, "Wootric": {"eventType": "create response"}})
         ));
+    }
+
+    #[test]
+    fn only_the_boolean_false_switches_off() {
+        assert!(on(json!({"All": "false"})));
+        assert!(on(json!({"InMoment": "false"})));
+        assert!(on(json!({"Wootric": 0})));
+        assert!(on(json!({"All": null})));
+        assert!(on(json!({"All": false, "InMoment": "false"})));
+        assert!(on(json!({"All": false, "InMoment": null})));
+        assert!(!on(json!({"all": false})));
     }
 
     #[test]

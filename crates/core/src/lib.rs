@@ -15,6 +15,7 @@ pub mod integrations;
 pub mod lookup;
 pub mod properties;
 pub mod registry;
+pub mod scalar;
 pub mod settings;
 pub mod state;
 pub mod timestamp;
@@ -25,6 +26,7 @@ pub use error::{MappingError, Warning};
 pub use event::{Context, Event, EventType, Payload};
 pub use handler::{EventHandler, HandlerOutput};
 pub use registry::{HandlerRegistration, Registry, RegistryError};
+pub use scalar::Scalar;
 pub use settings::{AccountToken, ClientId, Region, Settings, SettingsError};
 pub use state::{SurveySettings, UserState};
 

@@ -1,47 +1,89 @@
-//! Loose key lookup and small value tests shared by the handlers.
+//! Reading traits and properties as analytics.js does (obj-case inside facade), and small
+//! value tests shared by the handlers.
 //!
-//! Segment's libraries read traits "ignoring case and `_`/`-`", so `Email`, `e_mail` and
-//! `EMAIL` all count as `email`; the handlers must agree with that.
+//! obj-case finds a key "loosely": letters and digits compared ignoring case, every other
+//! character ignored, so `Email`, `E-mail`, `e_mail` and `EMAIL` all count as `email`.
+//! It takes the first such key in the object's order and stops there, whatever its
+//! value; the integration then ignores a falsy value (`null`, `false`, `0`, `""`).
 
 use serde_json::{Map, Value};
 
-/// The key of `map` equal to `wanted`, else the first key equal to it ignoring ASCII case,
-/// `_` and `-`. One pass without hashing: the maps are small, and a miss scans them anyway.
+use crate::error::Warning;
+use crate::event::kind;
+use crate::scalar::Scalar;
+
+/// obj-case's `find`: the first key of `map`, in the object's order, that matches
+/// `wanted` loosely, with its value (even when that value is null or falsy).
 pub fn loose_get<'a>(map: &'a Map<String, Value>, wanted: &str) -> Option<(&'a str, &'a Value)> {
-    let mut loose = None;
-    for (key, value) in map {
-        if key == wanted {
-            return Some((key.as_str(), value));
-        }
-        if loose.is_none() && loose_eq(key, wanted) {
-            loose = Some((key.as_str(), value));
-        }
-    }
-    loose
+    map.iter()
+        .find(|(key, _)| loose_eq(key, wanted))
+        .map(|(key, value)| (key.as_str(), value))
 }
 
-/// Compares two keys ignoring ASCII case, `_` and `-` (without allocating: it runs for
-/// every trait of every event).
-pub fn loose_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let skip = |s: &[u8], mut i: usize| {
-        while i < s.len() && (s[i] == b'_' || s[i] == b'-') {
-            i += 1;
-        }
-        i
-    };
-    let (mut i, mut j) = (0, 0);
-    loop {
-        i = skip(a, i);
-        j = skip(b, j);
-        match (a.get(i), b.get(j)) {
-            (None, None) => return true,
-            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => {
-                i += 1;
-                j += 1;
-            }
-            _ => return false,
-        }
+/// [`loose_get`] when the value found is truthy; a falsy one counts as absent.
+pub fn loose_get_truthy<'a>(
+    map: &'a Map<String, Value>,
+    wanted: &str,
+) -> Option<(&'a str, &'a Value)> {
+    loose_get(map, wanted).filter(|(_, value)| truthy(value))
+}
+
+/// The first loose `wanted` key of `map` when its value is truthy, copied as given (a
+/// number or `true` too). An array or object there is a warning naming `<prefix>.<key>`:
+/// the integration would copy it, but it is no email or language code.
+pub fn loose_scalar(
+    map: &Map<String, Value>,
+    wanted: &str,
+    prefix: &str,
+) -> Option<Result<Scalar, Warning>> {
+    let (key, value) = loose_get_truthy(map, wanted)?;
+    Some(scalar_at(value, prefix, key))
+}
+
+/// [`loose_scalar`] for a plain property read (`traits.language`): the exact key only.
+pub fn exact_scalar(
+    map: &Map<String, Value>,
+    key: &str,
+    prefix: &str,
+) -> Option<Result<Scalar, Warning>> {
+    let value = map.get(key).filter(|value| truthy(value))?;
+    Some(scalar_at(value, prefix, key))
+}
+
+fn scalar_at(value: &Value, prefix: &str, key: &str) -> Result<Scalar, Warning> {
+    Scalar::new(value).ok_or_else(|| {
+        Warning::new(
+            format!("{prefix}.{key}"),
+            format!(
+                "expected a string, number or boolean, found {}; left out",
+                kind(value)
+            ),
+        )
+    })
+}
+
+/// obj-case's key comparison: ASCII letters and digits compared ignoring case, all other
+/// characters dropped except `.` (a path separator there, so a key with a dot never
+/// matches a plain name). Without allocating: it runs for every trait of every event.
+pub fn loose_eq(key: &str, wanted: &str) -> bool {
+    normal(key).eq(normal(wanted))
+}
+
+fn normal(s: &str) -> impl Iterator<Item = u8> + '_ {
+    s.bytes()
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'.')
+        .map(|b| b.to_ascii_lowercase())
+}
+
+/// JavaScript truthiness: `null`, `false`, `0` and `""` are falsy; everything else,
+/// including `" "`, `"0"`, `[]` and `{}`, is truthy.
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
     }
 }
 
@@ -53,15 +95,27 @@ pub fn non_empty_str(value: &Value) -> Option<&str> {
     }
 }
 
-/// Segment's test for "this user id is an email address": text, `@`, text, `.`, text.
+/// facade's `isEmail`, the regular expression `/.+\@.+\..+/` (unanchored): somewhere on
+/// one line, text, `@`, text, `.`, text.
 pub fn looks_like_email(text: &str) -> bool {
-    let Some((local, domain)) = text.split_once('@') else {
+    text.split(['\n', '\r', '\u{2028}', '\u{2029}'])
+        .any(line_looks_like_email)
+}
+
+fn line_looks_like_email(line: &str) -> bool {
+    // The earliest `@` after the first character leaves the most room for the rest.
+    let Some(at) = line
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| *c == '@')
+        .map(|(i, _)| i)
+    else {
         return false;
     };
-    !local.is_empty()
-        && domain
-            .char_indices()
-            .any(|(i, c)| c == '.' && i > 0 && i + 1 < domain.len())
+    let rest = &line[at + 1..];
+    rest.char_indices()
+        .skip(1)
+        .any(|(i, c)| c == '.' && i + 1 < rest.len())
 }
 
 #[cfg(test)]
@@ -69,34 +123,87 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn loose_match_ignores_case_underscores_and_dashes() {
-        let map = json!({"E-Mail": "a@b.co", "Created_At": 1})
-            .as_object()
-            .unwrap()
-            .clone();
-        assert_eq!(loose_get(&map, "email").unwrap().0, "E-Mail");
-        assert_eq!(loose_get(&map, "createdAt").unwrap().0, "Created_At");
-        assert!(loose_get(&map, "created").is_none());
+    fn map(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
     }
 
     #[test]
-    fn exact_key_wins_over_a_loose_one() {
-        let map = json!({"Email": "first@b.co", "email": "exact@b.co"})
-            .as_object()
-            .unwrap()
-            .clone();
-        assert_eq!(loose_get(&map, "email").unwrap().1, "exact@b.co");
+    fn loose_match_ignores_case_and_every_non_alphanumeric_character() {
+        let m = map(json!({"E-Mail": "a@b.co", "Created_At": 1, "lan guage!": "de"}));
+        assert_eq!(loose_get(&m, "email").unwrap().0, "E-Mail");
+        assert_eq!(loose_get(&m, "createdAt").unwrap().0, "Created_At");
+        assert_eq!(loose_get(&m, "language").unwrap().0, "lan guage!");
+        assert!(loose_get(&m, "created").is_none());
+        assert!(loose_eq("émail", "mail"));
+        assert!(!loose_eq("e.mail", "email"));
     }
 
     #[test]
-    fn email_like_ids() {
+    fn the_first_loose_key_wins_even_over_an_exact_one() {
+        let m = map(json!({"Email": "first@b.co", "email": "exact@b.co"}));
+        assert_eq!(loose_get(&m, "email").unwrap().1, "first@b.co");
+    }
+
+    #[test]
+    fn a_falsy_first_match_stops_the_search() {
+        let m = map(json!({"EMAIL": "", "email": "later@b.co"}));
+        assert_eq!(loose_get(&m, "email").unwrap().1, "");
+        assert_eq!(loose_get_truthy(&m, "email"), None);
+    }
+
+    #[test]
+    fn scalars_are_copied_as_given_and_falsy_ones_skipped() {
+        let m = map(json!({"Email": 42, "language": true, "lang": {"code": "de"}}));
+        assert_eq!(
+            loose_scalar(&m, "email", "traits").unwrap().unwrap(),
+            Scalar::new(&json!(42)).unwrap()
+        );
+        assert_eq!(
+            exact_scalar(&m, "language", "traits").unwrap().unwrap(),
+            Scalar::new(&json!(true)).unwrap()
+        );
+        assert_eq!(
+            exact_scalar(&m, "lang", "traits")
+                .unwrap()
+                .unwrap_err()
+                .path,
+            "traits.lang"
+        );
+        let falsy = map(json!({"email": 0, "language": false}));
+        assert!(loose_scalar(&falsy, "email", "traits").is_none());
+        assert!(exact_scalar(&falsy, "language", "traits").is_none());
+        assert!(exact_scalar(&map(json!({"Language": "de"})), "language", "traits").is_none());
+    }
+
+    #[test]
+    fn javascript_truthiness() {
+        for falsy in [json!(null), json!(false), json!(0), json!(0.0), json!("")] {
+            assert!(!truthy(&falsy), "{falsy}");
+        }
+        for truthy_value in [
+            json!(" "),
+            json!("0"),
+            json!(1),
+            json!(true),
+            json!([]),
+            json!({}),
+        ] {
+            assert!(truthy(&truthy_value), "{truthy_value}");
+        }
+    }
+
+    #[test]
+    fn email_like_ids_follow_the_regular_expression() {
         assert!(looks_like_email("ken@example.net"));
+        assert!(looks_like_email(" ken@example.net "));
+        assert!(looks_like_email("@a@example.net"));
+        assert!(looks_like_email("see ken@example.net today"));
         assert!(!looks_like_email("user-1001"));
         assert!(!looks_like_email("@example.net"));
         assert!(!looks_like_email("ken@example"));
         assert!(!looks_like_email("ken@.net"));
         assert!(!looks_like_email("ken@example."));
+        assert!(!looks_like_email("ken\n@example.net"));
     }
 
     #[test]

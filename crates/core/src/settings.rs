@@ -144,6 +144,11 @@ pub struct Settings {
     /// A track with this exact name records a survey decline.
     #[serde(default = "default_decline_event")]
     pub decline_event: String,
+    /// A page with the same URL as the user's previous page makes no InMoment call. Our
+    /// choice, not the browser integration's (2.5.1 checks every page): each page is an
+    /// eligibility call counted against InMoment's rate limit.
+    #[serde(default = "default_skip_repeated_pages")]
+    pub skip_repeated_pages: bool,
 }
 
 fn default_response_event() -> String {
@@ -154,6 +159,10 @@ fn default_decline_event() -> String {
     DEFAULT_DECLINE_EVENT.to_string()
 }
 
+fn default_skip_repeated_pages() -> bool {
+    true
+}
+
 impl Settings {
     pub fn new(account_token: AccountToken) -> Settings {
         Settings {
@@ -161,6 +170,7 @@ impl Settings {
             client_id: None,
             response_event: default_response_event(),
             decline_event: default_decline_event(),
+            skip_repeated_pages: default_skip_repeated_pages(),
         }
     }
 }
@@ -230,6 +240,16 @@ mod tests {
         assert!(ClientId::parse("abc123").is_ok());
         assert_eq!(ClientId::parse("a b"), Err(SettingsError::InvalidClientId));
         assert_eq!(ClientId::parse(""), Err(SettingsError::InvalidClientId));
+    }
+
+    #[test]
+    fn repeated_pages_are_skipped_unless_switched_off() {
+        let on: Settings = serde_json::from_str(r#"{"account_token":"NPS-4aeb53c1"}"#).unwrap();
+        assert!(on.skip_repeated_pages);
+        let off: Settings =
+            serde_json::from_str(r#"{"account_token":"NPS-4aeb53c1","skip_repeated_pages":false}"#)
+                .unwrap();
+        assert!(!off.skip_repeated_pages);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::scalar::Scalar;
 use crate::settings::Settings;
 use crate::VERSION;
 
@@ -11,14 +12,16 @@ use crate::VERSION;
 /// and `properties` are replaced by every identify and track.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserState {
+    /// As the event gave it: a string, or a number or boolean copied unconverted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub email: Option<Scalar>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
+    pub language: Option<Scalar>,
+    /// The userId as sent (a number stays a number), else the anonymousId.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segment_user_id: Option<String>,
+    pub segment_user_id: Option<Scalar>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_name: Option<String>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
@@ -40,14 +43,14 @@ pub struct SurveySettings<'a> {
     pub account_token: &'a str,
     pub version: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<&'a str>,
+    pub email: Option<&'a Scalar>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub language: Option<&'a str>,
+    pub language: Option<&'a Scalar>,
     pub event_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub segment_user_id: Option<&'a str>,
+    pub segment_user_id: Option<&'a Scalar>,
     pub properties: &'a Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page_info: Option<&'a Map<String, Value>>,
@@ -58,11 +61,11 @@ impl<'a> SurveySettings<'a> {
         SurveySettings {
             account_token: settings.account_token.as_str(),
             version: VERSION,
-            email: state.email.as_deref(),
+            email: state.email.as_ref(),
             created_at: state.created_at,
-            language: state.language.as_deref(),
+            language: state.language.as_ref(),
             event_name: state.event_name.as_deref(),
-            segment_user_id: state.segment_user_id.as_deref(),
+            segment_user_id: state.segment_user_id.as_ref(),
             properties: &state.properties,
             page_info: state.page_info.as_ref(),
         }

@@ -31,6 +31,7 @@ client_id = "my-client-id"
 client_secret = "my-client-secret"
 response_event = "Survey Response Submitted"
 decline_event = "Survey Declined"
+skip_repeated_pages = true
 write_keys = ["segment-write-key-1", "segment-write-key-2"]
 webhook_secret = "shared-secret"
 max_event_bytes = 32768
@@ -65,7 +66,7 @@ client_secret = "eu-client-secret"
 "#;
 
 /// Every top-level scalar key; each has the variable `INMOMENT_<KEY>` and the flag `--<key>`.
-const KEYS: [&str; 29] = [
+const KEYS: [&str; 30] = [
     "listen",
     "data_dir",
     "account_token",
@@ -73,6 +74,7 @@ const KEYS: [&str; 29] = [
     "client_secret",
     "response_event",
     "decline_event",
+    "skip_repeated_pages",
     "write_keys",
     "webhook_secret",
     "max_event_bytes",
@@ -361,6 +363,9 @@ pub struct AccountFlags {
     /// Track event name that records a survey decline.
     #[arg(long)]
     pub decline_event: Option<String>,
+    /// Make no call for a page repeating the user's previous URL: true or false [default: true].
+    #[arg(long)]
+    pub skip_repeated_pages: Option<String>,
     /// InMoment eligibility base URL override.
     #[arg(long)]
     pub eligibility_url: Option<String>,
@@ -399,6 +404,7 @@ impl ConfigFlags {
             "client_id" => &self.account.client_id,
             "response_event" => &self.account.response_event,
             "decline_event" => &self.account.decline_event,
+            "skip_repeated_pages" => &self.account.skip_repeated_pages,
             "max_event_bytes" => &self.max_event_bytes,
             "max_batch_bytes" => &self.max_batch_bytes,
             "max_batch_items" => &self.max_batch_items,
@@ -585,6 +591,10 @@ impl Config {
             }
             t.insert("response_event".into(), text(&settings.response_event));
             t.insert("decline_event".into(), text(&settings.decline_event));
+            t.insert(
+                "skip_repeated_pages".into(),
+                toml::Value::Boolean(settings.skip_repeated_pages),
+            );
             toml::Value::Table(t)
         });
         put("sources", toml::Value::Array(sources.collect()));
@@ -701,6 +711,16 @@ impl Layers {
             return Err(self.invalid(key, format!("must be at least {min}, got {value}")));
         }
         Ok(Some(value))
+    }
+
+    /// `true` or `false` (a TOML boolean arrives as that text), or the default when unset.
+    fn boolean(&self, key: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.text(key) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(self.invalid(key, format!("expected true or false, got `{other}`"))),
+        }
     }
 
     fn usize(&self, key: &'static str, default: u64, min: u64) -> Result<usize, ConfigError> {
@@ -879,6 +899,7 @@ impl Layers {
                 *slot = name.to_string();
             }
         }
+        settings.skip_repeated_pages = self.boolean("skip_repeated_pages", true)?;
         Ok(settings)
     }
 
@@ -946,6 +967,7 @@ impl Layers {
         if let Some(name) = get("decline_event") {
             settings.decline_event = name.to_string();
         }
+        settings.skip_repeated_pages = self.boolean("skip_repeated_pages", true)?;
         Ok(SourceConfig {
             source: Source { name, settings },
             write_keys: vec![Secret::new(write_key.clone())],
@@ -1082,6 +1104,26 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "max_event_bytes (INMOMENT_MAX_EVENT_BYTES): expected a whole number, got `lots` (set by INMOMENT_MAX_EVENT_BYTES)"
+        );
+    }
+
+    #[test]
+    fn skip_repeated_pages_defaults_on_and_reaches_every_source() {
+        let config = Config::load(None, &no_env, &flags("k1", "NPS-4aeb53c1")).unwrap();
+        assert!(config.sources[0].source.settings.skip_repeated_pages);
+
+        let env = |name: &str| (name == "INMOMENT_SKIP_REPEATED_PAGES").then(|| "false".into());
+        let config = Config::load(None, &env, &flags("k1", "NPS-4aeb53c1")).unwrap();
+        assert!(!config.sources[0].source.settings.skip_repeated_pages);
+        assert!(config
+            .redacted_toml()
+            .contains("skip_repeated_pages = false"));
+
+        let env = |name: &str| (name == "INMOMENT_SKIP_REPEATED_PAGES").then(|| "no".into());
+        let err = Config::load(None, &env, &flags("k1", "NPS-4aeb53c1")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "skip_repeated_pages (INMOMENT_SKIP_REPEATED_PAGES): expected true or false, got `no` (set by INMOMENT_SKIP_REPEATED_PAGES)"
         );
     }
 }

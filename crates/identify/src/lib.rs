@@ -36,20 +36,24 @@ impl EventHandler for IdentifyHandler {
         };
         let mut warnings = Vec::new();
 
-        state.segment_user_id = Some(event.user_key().to_string());
-        if let Some(email) = mapping::email(&traits, event.user_id.as_deref()) {
-            state.email = Some(email.to_string());
+        state.segment_user_id = Some(event.segment_user_id());
+        match mapping::email(&traits, event.user_id_text()) {
+            Some(Ok(email)) => state.email = Some(email),
+            Some(Err(warning)) => warnings.push(warning),
+            None => {}
         }
         match mapping::created_at(&traits) {
             Some(Ok(seconds)) => state.created_at = Some(seconds),
             Some(Err(warning)) => warnings.push(warning),
             None => {}
         }
-        if let Some(language) = mapping::language(&traits) {
-            state.language = Some(language.to_string());
+        match mapping::language(&traits) {
+            Some(Ok(language)) => state.language = Some(language),
+            Some(Err(warning)) => warnings.push(warning),
+            None => {}
         }
         state.event_name = None;
-        state.properties = mapping::properties(traits, event.user_id.as_deref());
+        state.properties = mapping::properties(traits, event.user_id_value());
 
         let message_id = take_message_id(&mut event);
         let mut calls = Vec::with_capacity(2);

@@ -1,25 +1,30 @@
 //! One function per survey field the identify call sets.
 
-use inmoment_core::lookup::{looks_like_email, loose_get, non_empty_str};
+use inmoment_core::lookup::{exact_scalar, looks_like_email, loose_get_truthy, loose_scalar};
 use inmoment_core::timestamp::unix_seconds;
-use inmoment_core::{properties, Warning};
+use inmoment_core::{properties, Scalar, Warning};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-/// `traits.email` (loose key), else an email-like userId; blank values never count.
-pub fn email<'a>(traits: &'a Map<String, Value>, user_id: Option<&'a str>) -> Option<&'a str> {
-    loose_get(traits, "email")
-        .and_then(|(_, value)| non_empty_str(value))
-        .or_else(|| user_id.filter(|id| looks_like_email(id)))
+/// facade's `email()`: the first loose `email` trait when truthy (copied as given), else
+/// an email-like userId.
+pub fn email(
+    traits: &Map<String, Value>,
+    user_id: Option<&str>,
+) -> Option<Result<Scalar, Warning>> {
+    loose_scalar(traits, "email", "traits").or_else(|| {
+        user_id
+            .filter(|id| looks_like_email(id))
+            .map(|id| Ok(Scalar::from(id)))
+    })
 }
 
-/// `traits.created`, else `traits.createdAt` (loose keys), as unix seconds. An
-/// unparseable value is a warning naming the trait, not an error.
+/// facade's `created()`: the first loose `created` trait when truthy, else the first loose
+/// `createdAt` when truthy, as unix seconds. An unparseable value is a warning naming the
+/// trait, not an error.
 pub fn created_at(traits: &Map<String, Value>) -> Option<Result<i64, Warning>> {
-    let (key, value) = ["created", "createdAt"]
-        .into_iter()
-        .filter_map(|wanted| loose_get(traits, wanted))
-        .find(|(_, value)| is_present(value))?;
+    let (key, value) =
+        loose_get_truthy(traits, "created").or_else(|| loose_get_truthy(traits, "createdAt"))?;
     Some(unix_seconds(value).map_err(|error| {
         Warning::new(
             format!("traits.{key}"),
@@ -28,18 +33,18 @@ pub fn created_at(traits: &Map<String, Value>) -> Option<Result<i64, Warning>> {
     }))
 }
 
-/// `traits.language` (exact key) when it is a non-empty string.
-pub fn language(traits: &Map<String, Value>) -> Option<&str> {
-    traits.get("language").and_then(non_empty_str)
+/// `traits.language` (a plain property read: exact key) when truthy, copied as given.
+pub fn language(traits: &Map<String, Value>) -> Option<Result<Scalar, Warning>> {
+    exact_scalar(traits, "language", "traits")
 }
 
-/// All traits plus `id` = userId (as the browser integration's traits include it), then
-/// the property rules. `id` keeps its place when the traits already have one.
+/// All traits plus `id` = userId as sent (as facade's `traits()` adds it), then the
+/// property rules. `id` keeps its place when the traits already have one.
 pub fn properties(
     traits: Cow<'_, Map<String, Value>>,
-    user_id: Option<&str>,
+    user_id: Option<Scalar>,
 ) -> Map<String, Value> {
-    let Some(id) = user_id.map(Value::from) else {
+    let Some(id) = user_id.map(Scalar::into_value) else {
         return properties::convert_cow(traits);
     };
     match traits {
@@ -66,13 +71,5 @@ pub fn properties(
                 .chain((!has_id).then_some(("id", &id)));
             properties::convert_entries(entries, traits.len() + 1)
         }
-    }
-}
-
-fn is_present(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::String(s) => !s.trim().is_empty(),
-        _ => true,
     }
 }

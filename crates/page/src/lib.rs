@@ -1,5 +1,7 @@
-//! Page: passes a pageview (URL, page name and path) for URL-targeted sampling, and drops a
-//! repeat of the user's last page as the browser integration does.
+//! Page: passes a pageview (URL, page name and path) for URL-targeted sampling. A repeat of
+//! the user's last page is dropped when `skip_repeated_pages` is on (the default): our
+//! choice, since every page is an InMoment call against its rate limit; the browser
+//! integration 2.5.1 sends every page.
 
 mod mapping;
 
@@ -51,11 +53,11 @@ impl EventHandler for PageHandler {
         };
 
         let url = mapping::url(&properties, &event.context.page);
-        if url.is_some() && state.last_page_url.as_deref() == url {
+        if settings.skip_repeated_pages && url.is_some() && state.last_page_url.as_deref() == url {
             return Ok(HandlerOutput::skipped(state, SkipReason::DuplicatePage));
         }
         if state.segment_user_id.is_none() {
-            state.segment_user_id = Some(event.user_key().to_string());
+            state.segment_user_id = Some(event.segment_user_id());
         }
         // The URL is kept in the state before `properties` move into `page_info`.
         let has_url = url.is_some();

@@ -16,8 +16,9 @@ pub fn url<'a>(
 }
 
 /// The page's properties, then `context.page` fields the properties lack, then the
-/// top-level `name` and `category` when given. The name never touches `email` (the public
-/// docs' table maps it there; that is a documentation error).
+/// top-level `category` and `name` unless empty (facade's `Page.properties()` adds only
+/// truthy ones, category first). The name never touches `email` (the public docs' table
+/// maps it there; that is a documentation error).
 pub fn page_info(
     properties: Cow<'_, Map<String, Value>>,
     context_page: &Map<String, Value>,
@@ -30,11 +31,10 @@ pub fn page_info(
             info.insert(key.clone(), value.clone());
         }
     }
-    if let Some(name) = name {
-        info.insert("name".to_string(), Value::String(name.into_owned()));
-    }
-    if let Some(category) = category {
-        info.insert("category".to_string(), Value::String(category.into_owned()));
+    for (key, value) in [("category", category), ("name", name)] {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            info.insert(key.to_string(), Value::String(value.into_owned()));
+        }
     }
     info
 }

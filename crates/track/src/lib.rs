@@ -40,19 +40,23 @@ impl EventHandler for TrackHandler {
         };
 
         if state.segment_user_id.is_none() {
-            state.segment_user_id = Some(event.user_key().to_string());
+            state.segment_user_id = Some(event.segment_user_id());
         }
-        if let Some(email) = mapping::email(&event, &properties) {
-            state.email = Some(email.to_string());
+        let mut warnings = Vec::new();
+        match mapping::email(&event, &properties) {
+            Some(Ok(email)) => state.email = Some(email),
+            Some(Err(warning)) => warnings.push(warning),
+            None => {}
         }
-        if let Some(language) = mapping::language(&properties) {
-            state.language = Some(language.to_string());
+        match mapping::language(&properties) {
+            Some(Ok(language)) => state.language = Some(language),
+            Some(Err(warning)) => warnings.push(warning),
+            None => {}
         }
 
         let answer = answer::kind(&name, &event.integrations, settings)?;
         // The answer reads the event's own properties, so it is made before they are converted
         // (it needs only the user's identity from the state, which is already set).
-        let mut warnings = Vec::new();
         let answer_call = match answer {
             Some(kind) if settings.client_id.is_some() => Some(answer::call(
                 kind,

@@ -367,8 +367,8 @@ fn accept(
 
 /// What a user's next event needs of their state and cannot derive. The event name,
 /// properties and page info are rewritten by every event before use, and
-/// `segment_user_id` is always the state's own user key (every handler sets it from the
-/// event's), so storing them would only turn each track into a random write.
+/// `segment_user_id` is set again from the event's ids (identify always, track and page
+/// when missing), so storing them would only turn each track into a random write.
 fn stored_part(state: UserState) -> UserState {
     UserState {
         event_name: None,
