@@ -7,6 +7,7 @@ pub mod config;
 pub mod connections;
 pub mod delivery;
 pub mod demo;
+pub mod handler_deps;
 pub mod handlers_cmd;
 pub mod ingest;
 pub mod linked;
