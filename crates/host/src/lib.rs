@@ -19,4 +19,5 @@ pub mod queue_cmd;
 pub mod send;
 pub mod serve;
 pub mod service;
+pub mod source_args;
 pub mod store;
