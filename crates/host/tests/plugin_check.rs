@@ -196,13 +196,31 @@ fn list(root: &Path, rel: &Path, each: &mut dyn FnMut(&Path)) {
 /// is a new workspace member, so Cargo.lock gains it.
 fn cargo_build(copy: &Path, target: &Path) -> Output {
     let started = Instant::now();
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
         .args(["build", "-p", "inmoment-host", "--offline"])
         .current_dir(copy)
         .env("CARGO_TARGET_DIR", target)
-        .env_remove("CARGO_BUILD_TARGET_DIR")
-        .output()
-        .unwrap();
+        .env_remove("CARGO_BUILD_TARGET_DIR");
+    // What cargo set for this test (CARGO_MANIFEST_DIR, CARGO_PKG_*, …) would reach the
+    // build scripts of the copy and make some (ring's) rerun every time.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_tests = ["CARGO_PKG_", "CARGO_BIN_", "CARGO_MANIFEST_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&name.as_ref());
+        if set_for_tests {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let output = command.output().unwrap();
     eprintln!(
         "plugin_check: built {} in {:.1}s",
         copy.display(),
