@@ -1,5 +1,6 @@
-//! Handler discovery: each handler crate submits one [`HandlerRegistration`] with
-//! `inventory::submit!`, and the host builds a [`Registry`] once at start-up.
+//! Handler discovery: each handler crate registers with one
+//! [`register_handler!`](crate::register_handler), and the host builds a [`Registry`] once
+//! at start-up.
 //!
 //! Start-up refuses two handlers for one event type (naming both crates) and a linked
 //! handler crate that registered nothing (a crate that is linked but never registers is
@@ -36,6 +37,27 @@ impl HandlerRegistration {
 
 inventory::collect!(HandlerRegistration);
 
+/// Registers a handler crate's handler for one event type, under the crate's own package
+/// name and version (what `handlers` lists and start-up checks). The one line a handler
+/// crate needs, so no crate copies the registration by hand:
+///
+/// ```ignore
+/// inmoment_core::register_handler!(EventType::Page, PageHandler);
+/// ```
+#[macro_export]
+macro_rules! register_handler {
+    ($event_type:expr, $handler:expr $(,)?) => {
+        $crate::inventory::submit! {
+            $crate::HandlerRegistration::new(
+                $event_type,
+                ::core::env!("CARGO_PKG_NAME"),
+                ::core::env!("CARGO_PKG_VERSION"),
+                &$handler,
+            )
+        }
+    };
+}
+
 /// Why the registry could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
@@ -45,7 +67,7 @@ pub enum RegistryError {
         first: &'static str,
         second: &'static str,
     },
-    #[error("handler crate `{crate_name}` is linked into the host but registered no handler; add `inventory::submit!` to it or remove it from the host's dependencies")]
+    #[error("handler crate `{crate_name}` is linked into the host but registered no handler; add `inmoment_core::register_handler!` to it or remove it from the host's dependencies")]
     NothingRegistered { crate_name: String },
 }
 
@@ -158,6 +180,31 @@ mod tests {
                 crate_name: "crate-x".into()
             }
         );
+    }
+
+    struct Registered;
+    impl EventHandler for Registered {
+        fn handle(
+            &self,
+            event: std::borrow::Cow<'_, Event>,
+            state: UserState,
+            settings: &Settings,
+        ) -> Result<HandlerOutput, MappingError> {
+            Nothing.handle(event, state, settings)
+        }
+    }
+
+    crate::register_handler!(EventType::Alias, Registered);
+
+    #[test]
+    fn the_macro_registers_under_the_calling_crate_s_name_and_version() {
+        let registration = inventory::iter::<HandlerRegistration>()
+            .find(|r| r.event_type == EventType::Alias)
+            .unwrap();
+        assert_eq!(registration.crate_name, env!("CARGO_PKG_NAME"));
+        assert_eq!(registration.crate_version, env!("CARGO_PKG_VERSION"));
+        let registry = Registry::from_inventory(&["inmoment-core"]).unwrap();
+        assert!(registry.get(EventType::Alias).is_some());
     }
 
     #[test]

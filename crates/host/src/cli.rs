@@ -3,8 +3,6 @@
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use std::path::PathBuf;
 
-use inmoment_core::{AccountToken, ClientId, Settings, SettingsError};
-
 #[derive(Debug, Parser)]
 #[command(
     name = "inmoment-destination",
@@ -16,11 +14,12 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Parses the command line. The `--help` of `serve` and `send` names each setting's
+/// Parses the command line. The `--help` of `map`, `serve` and `send` names each setting's
 /// `INMOMENT_*` variable (read by the config loader, not by clap, so that a flag, the
 /// environment and the file keep their order of precedence).
 pub fn parse() -> Cli {
     let command = Cli::command()
+        .mut_subcommand("map", with_variable_names)
         .mut_subcommand("serve", with_variable_names)
         .mut_subcommand("send", with_variable_names);
     let matches = command.get_matches();
@@ -43,8 +42,9 @@ pub enum Command {
     /// List the registered event handlers (event type, crate, version).
     Handlers,
     /// Preview the mapping: read Segment events as NDJSON (FILE or stdin) and write one
-    /// JSON line per event with the survey settings and the InMoment calls it produces.
-    Map(MapArgs),
+    /// JSON line per event with the survey settings and the InMoment calls `serve` would
+    /// make for it, with a source's settings from `serve`'s configuration.
+    Map(Box<MapArgs>),
     /// Inspect and repair the delivery queue (works while `serve` runs).
     Queue(QueueArgs),
     /// Run the HTTP server: Segment's Tracking API in, InMoment calls out.
@@ -137,30 +137,8 @@ pub enum DeadCommand {
 pub struct MapArgs {
     /// NDJSON file of Segment events; stdin when absent or `-`.
     pub file: Option<PathBuf>,
+    /// The settings to map with: a source of `serve`'s configuration, read as `serve`
+    /// reads it, so the preview is what `serve` would send.
     #[command(flatten)]
-    pub settings: SettingsArgs,
-}
-
-/// The InMoment account settings, from flags or the environment.
-#[derive(Debug, Args)]
-pub struct SettingsArgs {
-    /// InMoment Account Token (`NPS-…`, from Settings > Installation).
-    #[arg(long, env = "INMOMENT_ACCOUNT_TOKEN", hide_env_values = true)]
-    pub account_token: Option<String>,
-    /// InMoment API Client ID (Settings > API); needed for the API/mobile path.
-    #[arg(long, env = "INMOMENT_CLIENT_ID")]
-    pub client_id: Option<String>,
-}
-
-impl SettingsArgs {
-    /// Validates the settings, naming the bad one.
-    pub fn settings(&self) -> Result<Settings, SettingsError> {
-        let token = self
-            .account_token
-            .as_deref()
-            .ok_or(SettingsError::MissingAccountToken)?;
-        let mut settings = Settings::new(AccountToken::parse(token)?);
-        settings.client_id = self.client_id.as_deref().map(ClientId::parse).transpose()?;
-        Ok(settings)
-    }
+    pub settings: crate::source_args::SourceArgs,
 }

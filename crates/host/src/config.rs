@@ -279,6 +279,8 @@ pub enum ConfigError {
     DuplicateWriteKey { first: String, second: String },
     #[error("source name `{0}` is used twice; give each [[sources]] table its own name")]
     DuplicateSourceName(String),
+    #[error("source: no source is named `{name}`; configured: {known}")]
+    UnknownSource { name: String, known: String },
 }
 
 /// The flags of `serve` that override configuration keys (all optional). Secret flags
@@ -522,6 +524,25 @@ impl Config {
     /// The source that `write_keys` map to, when configured.
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.source.name == name)
+    }
+
+    /// The source called `name`, or the first source when `None`.
+    pub fn pick_source(&self, name: Option<&str>) -> Result<&SourceConfig, ConfigError> {
+        let found = match name {
+            Some(name) => self.source(name),
+            None => self.sources.first(),
+        };
+        found.ok_or_else(|| {
+            let known: Vec<&str> = self
+                .sources
+                .iter()
+                .map(|s| s.source.name.as_str())
+                .collect();
+            ConfigError::UnknownSource {
+                name: name.unwrap_or_default().to_string(),
+                known: known.join(", "),
+            }
+        })
     }
 
     /// The effective configuration as TOML, with every secret replaced by `<redacted>`.

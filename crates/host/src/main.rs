@@ -39,7 +39,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Map(args) => {
-            let settings = args.settings.settings().map_err(|e| e.to_string())?;
+            let (_, source) = args.settings.load().map_err(|e| e.to_string())?;
+            let settings = source.settings;
             let mut out = BufWriter::new(io::stdout().lock());
             let summary = match args.file.as_deref() {
                 Some(path) if path.as_os_str() != "-" => {

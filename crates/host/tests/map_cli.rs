@@ -5,13 +5,21 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use inmoment_core::{map_event, Event, MappedEvent, UserState};
+use inmoment_host::config::{Config, ConfigFlags};
 use serde_json::{json, Value};
+
+mod temp;
 
 fn map(input: &str, args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
         .arg("map")
         .args(args)
         .env_remove("INMOMENT_ACCOUNT_TOKEN")
+        .env_remove("INMOMENT_CLIENT_ID")
+        .env_remove("INMOMENT_CONFIG")
+        .env_remove("INMOMENT_RESPONSE_EVENT")
+        .env_remove("INMOMENT_DECLINE_EVENT")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -120,12 +128,14 @@ fn bad_lines_are_reported_by_number_and_the_run_continues_with_exit_1() {
 fn bad_or_missing_account_token_stops_before_reading_with_exit_2() {
     let bad = map("{}", &["--account-token", "NPS-x"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr)
-        .contains("account_token: `NPS-x` is not an InMoment Account Token"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(
+        "account_token (INMOMENT_ACCOUNT_TOKEN): `NPS-x` is not an InMoment Account Token"
+    ));
     assert!(bad.stdout.is_empty());
     let missing = map("{}", &[]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("account_token: missing"));
+    assert!(String::from_utf8_lossy(&missing.stderr)
+        .contains("account_token (INMOMENT_ACCOUNT_TOKEN): missing"));
 }
 
 #[test]
@@ -141,4 +151,71 @@ fn account_token_can_come_from_the_environment() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// A source's non-default `response_event` changes the preview exactly as `serve` maps with
+/// it: `map --config --source` gives what serve's loader and mapping give in-process.
+#[test]
+fn a_source_s_settings_from_the_config_change_the_preview_as_serve_would() {
+    let dir = temp::TempDir::new("inmoment-map-config");
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        r#"
+account_token = "NPS-4aeb53c1"
+write_keys = ["wk-default"]
+
+[[sources]]
+name = "shop"
+write_key = "wk-shop"
+client_id = "shop-client"
+response_event = "NPS Answered"
+"#,
+    )
+    .unwrap();
+    let event = json!({"type":"track","messageId":"m-1","userId":"u-1","event":"NPS Answered",
+        "properties":{"score":9},"context":{"traits":{"email":"a@example.com"}}});
+    let config = path.to_str().unwrap();
+    let kinds = |out: &Value| -> Vec<String> {
+        out["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["call"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let shop = map(
+        &event.to_string(),
+        &["--config", config, "--source", "shop"],
+    );
+    assert!(
+        shop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shop.stderr)
+    );
+    let shop = lines(&shop).remove(0);
+    assert!(
+        kinds(&shop).contains(&"create_response".to_string()),
+        "{shop}"
+    );
+
+    let default = lines(&map(&event.to_string(), &["--config", config])).remove(0);
+    assert!(
+        !kinds(&default).contains(&"create_response".to_string()),
+        "{default}"
+    );
+
+    let serve_config = Config::load(Some(&path), &|_| None, &ConfigFlags::default()).unwrap();
+    let settings = &serve_config.source("shop").unwrap().source.settings;
+    let registry = inmoment_host::linked::registry().unwrap();
+    let parsed = Event::from_json(&event.to_string()).unwrap();
+    let output = map_event(&registry, &parsed, UserState::default(), settings).unwrap();
+    let serve = serde_json::to_value(MappedEvent::new(&parsed, settings, &output)).unwrap();
+    assert_eq!(shop, serve);
+
+    let unknown = map("{}", &["--config", config, "--source", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr)
+        .contains("no source is named `nope`; configured: default, shop"));
 }

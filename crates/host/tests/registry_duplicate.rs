@@ -4,8 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
 
 use inmoment_core::{
-    Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError,
-    RegistryError, Settings, UserState,
+    Event, EventHandler, EventType, HandlerOutput, MappingError, RegistryError, Settings, UserState,
 };
 
 struct SecondIdentify;
@@ -24,9 +23,8 @@ impl EventHandler for SecondIdentify {
     }
 }
 
-inmoment_core::inventory::submit! {
-    HandlerRegistration::new(EventType::Identify, "second-identify", "0.0.0", &SecondIdentify)
-}
+// Registered as this crate, `inmoment-host`, like any handler crate would be.
+inmoment_core::register_handler!(EventType::Identify, SecondIdentify);
 
 #[test]
 fn a_duplicate_registration_is_refused_naming_both_crates() {
@@ -37,13 +35,13 @@ fn a_duplicate_registration_is_refused_naming_both_crates() {
         err,
         RegistryError::Duplicate {
             event_type: EventType::Identify,
-            first: "inmoment-identify",
-            second: "second-identify",
+            first: "inmoment-host",
+            second: "inmoment-identify",
         }
     );
     let message = err.to_string();
     assert!(
-        message.contains("`inmoment-identify`") && message.contains("`second-identify`"),
+        message.contains("`inmoment-host`") && message.contains("`inmoment-identify`"),
         "{message}"
     );
 }

@@ -10,16 +10,13 @@ use std::borrow::Cow;
 
 use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
 use inmoment_core::{
-    Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError, Payload,
-    Settings, UserState,
+    Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings, UserState,
 };
 
 /// Maps `identify` events.
 pub struct IdentifyHandler;
 
-inmoment_core::inventory::submit! {
-    HandlerRegistration::new(EventType::Identify, env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &IdentifyHandler)
-}
+inmoment_core::register_handler!(EventType::Identify, IdentifyHandler);
 
 impl EventHandler for IdentifyHandler {
     /// An owned event's traits become the state's properties in place.

@@ -11,16 +11,14 @@ use std::borrow::Cow;
 
 use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
 use inmoment_core::{
-    Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError, Payload,
-    Settings, SkipReason, UserState,
+    Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings, SkipReason,
+    UserState,
 };
 
 /// Maps `page` events.
 pub struct PageHandler;
 
-inmoment_core::inventory::submit! {
-    HandlerRegistration::new(EventType::Page, env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &PageHandler)
-}
+inmoment_core::register_handler!(EventType::Page, PageHandler);
 
 impl EventHandler for PageHandler {
     /// An owned event's properties become `page_info` in place.

@@ -12,16 +12,14 @@ use std::borrow::Cow;
 
 use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
 use inmoment_core::{
-    properties, Event, EventHandler, EventType, HandlerOutput, HandlerRegistration, MappingError,
-    Payload, Settings, UserState,
+    properties, Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings,
+    UserState,
 };
 
 /// Maps `track` events.
 pub struct TrackHandler;
 
-inmoment_core::inventory::submit! {
-    HandlerRegistration::new(EventType::Track, env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &TrackHandler)
-}
+inmoment_core::register_handler!(EventType::Track, TrackHandler);
 
 impl EventHandler for TrackHandler {
     /// An owned event's properties become the state's properties in place.

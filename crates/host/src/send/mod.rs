@@ -29,7 +29,7 @@ pub use progress::Progress;
 pub use tally::{Failures, Summary};
 
 use crate::accept::Source;
-use crate::config::{Config, ConfigError};
+use crate::config::ConfigError;
 use crate::delivery::{Attempts, Deliver, InMomentDeliver};
 use crate::mapper::StreamMapper;
 use input::Input;
@@ -46,8 +46,6 @@ pub const WINDOW: usize = 4096;
 pub enum SendError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("source: no source is named `{name}`; configured: {known}")]
-    UnknownSource { name: String, known: String },
     #[error("cannot read {}: {source}", path.display())]
     Open { path: PathBuf, source: io::Error },
     #[error("--failed: cannot write {}: {source}", path.display())]
@@ -66,8 +64,7 @@ pub enum SendError {
 
 /// Runs the command; exit 0 when every event was delivered or skipped, 1 when any failed.
 pub fn command(args: SendArgs, registry: &Registry) -> Result<ExitCode, SendError> {
-    let config = Config::from_process_for_send(args.config.as_deref(), &args.config_flags())?;
-    let source = pick_source(&config, args.source.as_deref())?;
+    let (config, source) = args.settings.load()?;
     let input = Input::open(args.file.as_deref())?;
     let total = Input::count_events(args.file.as_deref());
     let mut failed_out = args
@@ -133,24 +130,6 @@ fn print_summary(summary: &Summary, json: bool, failed: Option<&Path>) -> Result
 }
 
 /// The named source, or the first one configured.
-fn pick_source(config: &Config, name: Option<&str>) -> Result<Source, SendError> {
-    let found = match name {
-        Some(name) => config.source(name),
-        None => config.sources.first(),
-    };
-    found.map(|s| s.source.clone()).ok_or_else(|| {
-        let known: Vec<&str> = config
-            .sources
-            .iter()
-            .map(|s| s.source.name.as_str())
-            .collect();
-        SendError::UnknownSource {
-            name: name.unwrap_or_default().to_string(),
-            known: known.join(", "),
-        }
-    })
-}
-
 /// Sends every event of `input` with `source`'s settings through `deliver`; failed
 /// events' lines go to `failed`. Returns when every event read has settled.
 pub async fn run(

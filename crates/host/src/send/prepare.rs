@@ -58,7 +58,7 @@ fn reason(error: &MappingError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inmoment_core::{AccountToken, Settings};
+    use inmoment_core::{AccountToken, EventType, Settings};
 
     fn with_mapper(test: impl FnOnce(&mut StreamMapper<'_>)) {
         let registry = crate::linked::registry().unwrap();
@@ -92,8 +92,26 @@ mod tests {
                 matches!(&no_type, Prepared::Done(Verdict::Failed(r)) if r.starts_with("type: missing")),
                 "{no_type:?}"
             );
-            let screen = prepare(mapper, 3, br#"{"type":"screen","userId":"u1"}"#);
-            assert!(matches!(screen, Prepared::Done(Verdict::Skipped)));
+        });
+    }
+
+    /// Any event type no linked handler claims (none left: nothing to check).
+    #[test]
+    fn an_event_without_a_handler_is_skipped() {
+        let registry = crate::linked::registry().unwrap();
+        let Some(unhandled) = EventType::ALL
+            .into_iter()
+            .find(|t| registry.get(*t).is_none())
+        else {
+            return;
+        };
+        with_mapper(|mapper| {
+            let line = serde_json::json!({"type": unhandled.as_str(), "userId": "u1", "event": "E", "groupId": "g", "previousId": "p"});
+            let prepared = prepare(mapper, 3, line.to_string().as_bytes());
+            assert!(
+                matches!(prepared, Prepared::Done(Verdict::Skipped)),
+                "{prepared:?}"
+            );
         });
     }
 }
