@@ -201,7 +201,9 @@ fn cargo_build(copy: &Path, target: &Path) -> Output {
         .args(["build", "-p", "inmoment-host", "--offline"])
         .current_dir(copy)
         .env("CARGO_TARGET_DIR", target)
-        .env_remove("CARGO_BUILD_TARGET_DIR");
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        // No debug info: the binary only lists its handlers (about a quarter off a cold build).
+        .env("CARGO_PROFILE_DEV_DEBUG", "0");
     // What cargo set for this test (CARGO_MANIFEST_DIR, CARGO_PKG_*, …) would reach the
     // build scripts of the copy and make some (ring's) rerun every time.
     for (name, _) in std::env::vars_os() {
