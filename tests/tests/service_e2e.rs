@@ -238,6 +238,45 @@ async fn a_400_is_tried_once_and_parked_as_a_dead_letter_with_the_reason() {
     server.stop().await;
 }
 
+/// A group keeps the user's `group_info`: it reaches InMoment as end-user properties (with
+/// a Client ID) and with the user's later eligibility checks.
+#[tokio::test]
+async fn a_group_reaches_the_end_user_and_later_checks() {
+    let dir = tempdir();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let server = start_with(
+        dir.path(),
+        &sandbox.base_url(),
+        TOKEN,
+        &[("INMOMENT_CLIENT_ID", "demo-client-id")],
+    )
+    .await;
+    let identify = json!({"type":"identify","messageId":"i1","userId":"ann","traits":{"email":"ann@example.com"}});
+    let group = json!({"type":"group","messageId":"g1","userId":"ann","groupId":"acct-42","traits":{"name":"Acme","address":{"city":"Madrid"}}});
+    let batch = json!({"batch": [identify, group, track("t1", "ann", "Paid")]});
+    assert_eq!(post(server.addr, "/v1/batch", batch).await.status(), 200);
+    wait_until("delivery", || pending(dir.path()) == 0).await;
+
+    let last_check = sandbox
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/eligible.json")
+        .unwrap();
+    assert_eq!(last_check.params["event_name"], "Paid");
+    assert_eq!(last_check.params["group_info[name]"], "Acme");
+    assert_eq!(last_check.params["group_info[address][city]"], "Madrid");
+    assert_eq!(last_check.params["group_info[id]"], "acct-42");
+    let state = sandbox.state();
+    let users = state.pointer("/accounts/NPS-d3m0d3m0/end_users").unwrap();
+    let text = users.to_string();
+    assert!(
+        text.contains(r#""group_info_name":"Acme""#)
+            && text.contains(r#""group_info_id":"acct-42""#),
+        "end users: {text}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_dead_letter_counts_every_http_attempt_it_took() {
     let dir = tempdir();

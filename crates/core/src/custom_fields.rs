@@ -18,6 +18,11 @@ pub fn push_flattened(params: &mut Params, prefix: &str, properties: &Map<String
     }
 }
 
+/// Appends one more property, flattened as [`push_flattened`] does.
+pub fn push_flattened_one(params: &mut Params, prefix: &str, key: &str, value: &Value) {
+    push_value(params, prefix, &clean_key(key), value);
+}
+
 fn push_value(params: &mut Params, prefix: &str, key: &str, value: &Value) {
     let text = match value {
         Value::Null => return,

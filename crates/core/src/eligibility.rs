@@ -59,6 +59,12 @@ pub fn eligibility_check(
             }
         }
     }
+    let mut key = String::new();
+    for (name, value) in state.kept_fields() {
+        key.clear();
+        key.push_str(name);
+        push_bracketed(&mut query, &mut key, value);
+    }
     InMomentCall::EligibilityCheck {
         message_id: message_id.into(),
         request: HttpRequest {
@@ -100,6 +106,8 @@ fn query_size(state: &UserState, trigger: Trigger<'_>) -> (usize, usize) {
         }
         Trigger::Page { url } => size += url.map_or(0, str::len),
     }
+    count += state.kept.len() * 4;
+    size += state.kept.len() * 128;
     (count, size)
 }
 

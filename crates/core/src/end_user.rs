@@ -2,14 +2,15 @@
 //! user's identity and, for identify, their traits as custom properties.
 
 use crate::call::{EndUserRef, InMomentCall, Params};
-use crate::custom_fields::push_flattened;
+use crate::custom_fields::{push_flattened, push_flattened_one};
 use crate::error::Warning;
 use crate::scalar::Scalar;
 use crate::settings::Settings;
 use crate::state::UserState;
 
 /// Whether the upsert carries the state's `properties` (identify's traits) or only the
-/// identity (track and page, whose properties describe the event, not the user).
+/// identity (track and page, whose properties describe the event, not the user). Either
+/// way it carries the handlers' kept fields (`group_info` → `properties[group_info_id]`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Include {
     Traits,
@@ -82,6 +83,9 @@ pub fn upsert(
     }
     if include == Include::Traits {
         push_flattened(&mut fields, "properties", &state.properties);
+    }
+    for (name, value) in state.kept_fields() {
+        push_flattened_one(&mut fields, "properties", name, value);
     }
     Some(Ok(InMomentCall::UpsertEndUser {
         message_id: message_id.to_string(),

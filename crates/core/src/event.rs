@@ -84,7 +84,10 @@ pub enum Payload {
         properties: Map<String, Value>,
     },
     Group {
-        group_id: String,
+        /// As sent (a number stays a number), as the browser integration copies it.
+        group_id: Scalar,
+        /// `traits`, else `properties` when `traits` is absent or null (as facade reads a
+        /// group's traits).
         traits: Map<String, Value>,
     },
     Alias {
@@ -123,7 +126,7 @@ impl Payload {
                 properties: take(properties),
             },
             Payload::Group { group_id, traits } => Payload::Group {
-                group_id: take(group_id),
+                group_id: std::mem::replace(group_id, Scalar::from("")),
                 traits: take(traits),
             },
             Payload::Alias { previous_id } => Payload::Alias {
@@ -328,12 +331,20 @@ fn read_payload(
             properties: take_object(fields, "properties")?,
         },
         EventType::Group => {
+            let sent = fields.get("groupId").cloned();
             let Some(group_id) = take_id(fields, "groupId")? else {
                 return Err(MappingError::new("groupId", "a group needs a groupId"));
             };
+            let traits = match fields.get("traits") {
+                None | Some(Value::Null) => take_object(fields, "properties")?,
+                Some(_) => take_object(fields, "traits")?,
+            };
             Payload::Group {
-                group_id,
-                traits: take_object(fields, "traits")?,
+                group_id: sent
+                    .as_ref()
+                    .and_then(Scalar::new)
+                    .unwrap_or_else(|| Scalar::from(group_id)),
+                traits,
             }
         }
         EventType::Alias => {

@@ -1,6 +1,7 @@
 //! A user's survey state: what the browser beacon's `wootricSettings` would hold.
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::scalar::Scalar;
@@ -35,6 +36,36 @@ pub struct UserState {
     /// need not make another.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub end_user_synced: bool,
+    /// Survey settings a handler keeps for the user beyond the fields above, by name (group
+    /// keeps `group_info`). They persist until that handler replaces them, appear in every
+    /// later survey settings view, and are sent with every later eligibility check
+    /// (`<name>[<key>]=…`) and end-user upsert (`properties[<name>_<key>]`), so a new
+    /// handler needs no change here.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub kept: Map<String, Value>,
+}
+
+/// The survey settings fields core defines itself: a kept field may not take one of
+/// these names (it would be hidden behind the built-in one).
+pub const BUILT_IN_FIELDS: [&str; 9] = [
+    "account_token",
+    "version",
+    "email",
+    "created_at",
+    "language",
+    "event_name",
+    "segment_user_id",
+    "properties",
+    "page_info",
+];
+
+impl UserState {
+    /// The kept fields other than the built-in names, in the order they were first kept.
+    pub fn kept_fields(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.kept
+            .iter()
+            .filter(|(name, _)| !BUILT_IN_FIELDS.contains(&name.as_str()))
+    }
 }
 
 /// The exact object InMoment's browser beacon receives as `wootricSettings`.
@@ -54,6 +85,23 @@ pub struct SurveySettings<'a> {
     pub properties: &'a Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page_info: Option<&'a Map<String, Value>>,
+    /// The handlers' kept fields, e.g. `group_info`, at the top level as the beacon holds them.
+    #[serde(flatten)]
+    pub kept: KeptFields<'a>,
+}
+
+/// Serializes a state's kept fields as map entries (see [`UserState::kept_fields`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeptFields<'a>(&'a UserState);
+
+impl Serialize for KeptFields<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in self.0.kept_fields() {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
 }
 
 impl<'a> SurveySettings<'a> {
@@ -68,6 +116,34 @@ impl<'a> SurveySettings<'a> {
             segment_user_id: state.segment_user_id.as_ref(),
             properties: &state.properties,
             page_info: state.page_info.as_ref(),
+            kept: KeptFields(state),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kept_fields_survive_the_store_and_show_at_the_top_level() {
+        let mut state = UserState::default();
+        state.kept.insert("group_info".into(), json!({"id": "g-1"}));
+        state.kept.insert("email".into(), json!("hidden"));
+        let text = serde_json::to_string(&state).unwrap();
+        let back: UserState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, state);
+
+        let settings: Settings =
+            serde_json::from_value(json!({"account_token": "NPS-4aeb53c1"})).unwrap();
+        let view = serde_json::to_value(SurveySettings::new(&settings, &back)).unwrap();
+        assert_eq!(view["group_info"], json!({"id": "g-1"}));
+        assert_eq!(
+            view.get("email"),
+            None,
+            "a kept field never hides a built-in one"
+        );
     }
 }
