@@ -34,6 +34,8 @@ decline_event = "Survey Declined"
 skip_repeated_pages = true
 write_keys = ["segment-write-key-1", "segment-write-key-2"]
 webhook_secret = "shared-secret"
+# Web pages that may send events from a browser (analytics.js); "*" allows any origin.
+cors_allowed_origins = ["https://www.example.com", "https://app.example.com"]
 max_event_bytes = 32768
 max_batch_bytes = 532480
 max_batch_items = 5000
@@ -66,7 +68,7 @@ client_secret = "eu-client-secret"
 "#;
 
 /// Every top-level scalar key; each has the variable `INMOMENT_<KEY>` and the flag `--<key>`.
-const KEYS: [&str; 30] = [
+const KEYS: [&str; 31] = [
     "listen",
     "data_dir",
     "account_token",
@@ -77,6 +79,7 @@ const KEYS: [&str; 30] = [
     "skip_repeated_pages",
     "write_keys",
     "webhook_secret",
+    "cors_allowed_origins",
     "max_event_bytes",
     "max_batch_bytes",
     "max_batch_items",
@@ -123,6 +126,15 @@ pub fn env_name(key: &str) -> String {
 /// The command-line flag of a key.
 pub fn flag_name(key: &str) -> String {
     format!("--{}", key.replace('_', "-"))
+}
+
+/// Which web pages' origins may send events from a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    /// Any origin (`*`).
+    Any,
+    /// Exactly these origins, lowercase, without a trailing `/`.
+    List(Vec<String>),
 }
 
 /// A credential: shown as `<redacted>` by `Debug` so it cannot leak into logs.
@@ -210,6 +222,9 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// When set, `/v1/webhook` requires a valid `X-Signature` (`webhook_secret`).
     pub webhook_secret: Option<Secret>,
+    /// Web pages allowed to send events from a browser (`cors_allowed_origins`, default
+    /// any: write keys are public in web pages anyway, so the origin protects nothing).
+    pub cors_allowed_origins: AllowedOrigins,
     /// Largest event, decoded (`max_event_bytes`, default 32768 as Segment's 32 KB).
     pub max_event_bytes: usize,
     /// Largest batch request, decoded (`max_batch_bytes`, default 532480: the `analytics`
@@ -301,6 +316,10 @@ pub struct ConfigFlags {
     /// Shared secret that signs `/v1/webhook` requests (`X-Signature`).
     #[arg(long)]
     pub webhook_secret: Option<Secret>,
+    /// Comma-separated origins of web pages that may send events (`https://shop.example`),
+    /// or `*` for any [default: *].
+    #[arg(long)]
+    pub cors_allowed_origins: Option<String>,
     /// Largest event in bytes [default: 32768].
     #[arg(long)]
     pub max_event_bytes: Option<String>,
@@ -407,6 +426,7 @@ impl ConfigFlags {
             "response_event" => &self.account.response_event,
             "decline_event" => &self.account.decline_event,
             "skip_repeated_pages" => &self.account.skip_repeated_pages,
+            "cors_allowed_origins" => &self.cors_allowed_origins,
             "max_event_bytes" => &self.max_event_bytes,
             "max_batch_bytes" => &self.max_batch_bytes,
             "max_batch_items" => &self.max_batch_items,
@@ -559,6 +579,11 @@ impl Config {
         if self.webhook_secret.is_some() {
             put("webhook_secret", redacted());
         }
+        let origins = match &self.cors_allowed_origins {
+            AllowedOrigins::Any => vec![text("*")],
+            AllowedOrigins::List(list) => list.iter().map(|o| text(o)).collect(),
+        };
+        put("cors_allowed_origins", toml::Value::Array(origins));
         put("max_event_bytes", int(self.max_event_bytes as u64));
         put("max_batch_bytes", int(self.max_batch_bytes as u64));
         put("max_batch_items", int(self.max_batch_items as u64));
@@ -749,6 +774,43 @@ impl Layers {
         usize::try_from(value).map_err(|_| self.invalid(key, "too large"))
     }
 
+    /// `*` (or nothing) for any origin, else a list of `scheme://host[:port]` origins as
+    /// browsers send them in `Origin`.
+    fn allowed_origins(&self) -> Result<AllowedOrigins, ConfigError> {
+        let Some(text) = self.text("cors_allowed_origins") else {
+            return Ok(AllowedOrigins::Any);
+        };
+        let items: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .collect();
+        if items.is_empty() || items == ["*"] {
+            return Ok(AllowedOrigins::Any);
+        }
+        let mut list = Vec::with_capacity(items.len());
+        for item in items {
+            let origin = item.trim_end_matches('/');
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let valid = rest.is_some_and(|host| {
+                !host.is_empty()
+                    && host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+            });
+            if !valid {
+                return Err(self.invalid(
+                    "cors_allowed_origins",
+                    format!("`{item}` is not an origin; write `https://host` or `http://host:port` (no path), or `*` alone for any"),
+                ));
+            }
+            list.push(origin.to_ascii_lowercase());
+        }
+        Ok(AllowedOrigins::List(list))
+    }
+
     /// An empty secret would sign with an empty key: anyone could forge it.
     fn webhook_secret(&self) -> Result<Option<Secret>, ConfigError> {
         match self.values.get("webhook_secret") {
@@ -825,6 +887,7 @@ impl Layers {
             data_dir,
             sources,
             webhook_secret: self.webhook_secret()?,
+            cors_allowed_origins: self.allowed_origins()?,
             max_event_bytes,
             max_batch_bytes,
             max_batch_items: self.usize("max_batch_items", 5_000, 1)?,

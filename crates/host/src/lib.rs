@@ -5,6 +5,7 @@ pub mod accept;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod cors;
 pub mod delivery;
 pub mod demo;
 pub mod handler_deps;

@@ -20,12 +20,14 @@ use tower_http::trace::TraceLayer;
 use crate::accept::Acceptor;
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
+use crate::cors;
 use crate::ingest::error::Refusal;
 use crate::ingest::{self, ApiError, AppState, ErrorCode};
 use crate::metrics::Metrics;
 
 /// Builds the whole HTTP app; testable with `oneshot`, no socket needed.
 pub fn app(state: AppState) -> Router {
+    let cors = cors::layer(&state.config.cors_allowed_origins);
     ingest::routes::router()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -34,6 +36,8 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(check_head))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
+        // Outside the head check, so its errors carry the CORS headers too.
+        .layer(cors)
         // The span names method and path only: the query may hold a `writeKey`.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
