@@ -10,6 +10,7 @@ pub mod eligibility;
 pub mod end_user;
 pub mod error;
 pub mod event;
+mod event_json;
 pub mod handler;
 pub mod integrations;
 pub mod lookup;

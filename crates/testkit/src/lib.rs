@@ -38,6 +38,9 @@ pub fn run_fixture_dir(dir: &Path) -> usize {
         if let Some(difference) = owned_difference(&registry, &input) {
             failures.push(format!("{name}\n  {difference}"));
         }
+        if let Some(difference) = stored_difference(&input) {
+            failures.push(format!("{name}\n  {difference}"));
+        }
         let actual = run_case(&registry, &input);
         if !expected_path.exists() && std::env::var_os("BLESS_FIXTURES").is_some() {
             let text = serde_json::to_string_pretty(&actual).expect("json") + "\n";
@@ -85,6 +88,20 @@ fn owned_difference(registry: &Registry, input: &Value) -> Option<String> {
     // Debug text too: map equality ignores order, and the output's order matters.
     let (owned, borrowed) = (format!("{owned:?}"), format!("{borrowed:?}"));
     (owned != borrowed).then(|| format!("by value: {owned}\n  borrowed: {borrowed}"))
+}
+
+/// How the event differs after a trip through the journal's JSON (`Event::to_value`), if
+/// it does: a stored event must map exactly as the one that was accepted.
+fn stored_difference(input: &Value) -> Option<String> {
+    let (_, _, Ok(event)) = parse_case(input) else {
+        return None;
+    };
+    let stored = event.to_value();
+    match Event::from_value(stored.clone(), None) {
+        Ok(again) if again == event => None,
+        Ok(again) => Some(format!("stored as {stored}\n  reads back as {again:?}")),
+        Err(error) => Some(format!("stored as {stored}\n  does not read back: {error}")),
+    }
 }
 
 /// A fixture input's settings, state before the event, and the event.
