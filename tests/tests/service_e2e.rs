@@ -147,7 +147,7 @@ fn reader(dir: &Path) -> Reader {
 
 fn pending(dir: &Path) -> i64 {
     let conn = rusqlite::Connection::open(StoreConfig::new(dir).database_path()).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))
+    conn.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))
         .unwrap()
 }
 

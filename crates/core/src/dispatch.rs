@@ -62,6 +62,21 @@ pub fn map_event_owned(
     dispatch(registry, Cow::Owned(event), state, settings)
 }
 
+/// What can be decided of an event before its user's state is known: an error in the
+/// event itself (a response score out of range, say), or a skip that no state changes
+/// (no handler for its type, InMoment switched off). Ingest answers these at once;
+/// everything else is mapped later with the user's state.
+pub fn check_stateless(
+    registry: &Registry,
+    event: &Event,
+    settings: &Settings,
+) -> Result<Option<SkipReason>, MappingError> {
+    let output = map_event(registry, event, UserState::default(), settings)?;
+    Ok(output
+        .skipped
+        .filter(|reason| *reason != SkipReason::DuplicatePage))
+}
+
 /// The destination switch first, then the event type's handler.
 fn dispatch(
     registry: &Registry,

@@ -17,11 +17,11 @@ pub struct Source {
 /// What became of one event of an accepted request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
-    /// Stored durably with its InMoment calls (zero calls when skipped, with the reason).
-    Stored {
-        calls: usize,
-        skipped: Option<SkipReason>,
-    },
+    /// Stored durably; delivery maps it when it is the user's turn.
+    Stored,
+    /// Needs no InMoment call whatever the user's state (no handler for its type, or
+    /// InMoment switched off in its `integrations`): answered, not stored.
+    Skipped(SkipReason),
     /// Its `messageId` was already accepted from this source within the de-duplication
     /// window: answered as success, not stored twice.
     Duplicate,

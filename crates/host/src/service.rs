@@ -23,7 +23,7 @@ pub fn store_config(config: &Config) -> StoreConfig {
     let mut store = StoreConfig::new(&config.data_dir);
     store.dedup_window = config.dedup_window;
     store.dedup_max_ids = config.dedup_max_ids;
-    store.max_pending_calls = config.max_pending_calls;
+    store.max_pending = config.max_pending_calls;
     store.max_bytes = config.store_max_bytes;
     store
 }
@@ -38,6 +38,11 @@ pub fn delivery_config(config: &Config) -> DeliveryConfig {
             max_elapsed: config.delivery.retry_max,
         },
         shutdown_deadline: config.shutdown_deadline,
+        sources: config
+            .sources
+            .iter()
+            .map(|s| (s.source.name.clone(), s.source.settings.clone()))
+            .collect(),
         ..DeliveryConfig::default()
     }
 }
@@ -51,6 +56,10 @@ impl DeliveryObserver for MetricsObserver {
         if outcome == "delivered" {
             self.0.delivery_latency(age.as_secs_f64());
         }
+    }
+
+    fn skipped(&self, event_type: &str, reason: &str) {
+        self.0.event_skipped(event_type, reason);
     }
 
     fn queue_depth(&self, pending: u64) {
@@ -86,7 +95,7 @@ pub async fn run<D: Deliver>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let metrics = Arc::new(Metrics::new());
-    metrics.queue_depth(store.pending_calls());
+    metrics.queue_depth(store.pending());
     let observer = Arc::new(MetricsObserver(metrics.clone()));
     let engine = Engine::new(store.clone(), deliver, observer, delivery)
         .map_err(|e| format!("data_dir `{}`: {e}", config.data_dir.display()))?;
@@ -108,7 +117,7 @@ pub async fn run<D: Deliver>(
         tracing::error!(%error, "Delivery stopped abnormally; pending calls stay in the store.");
     }
     store.close();
-    tracing::info!(pending = store.pending_calls(), "Store closed.");
+    tracing::info!(pending = store.pending(), "Store closed.");
     result.map_err(|e| format!("server failed: {e}"))
 }
 

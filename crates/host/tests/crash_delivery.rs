@@ -52,7 +52,7 @@ async fn wait_healthy(client: &reqwest::Client, addr: SocketAddr) {
 
 fn pending(dir: &Path) -> i64 {
     let conn = rusqlite::Connection::open(dir.join("inmoment.sqlite3")).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))
+    conn.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))
         .unwrap()
 }
 

@@ -140,7 +140,7 @@ async fn events_answered_200_survive_a_sigkill_once_and_resending_duplicates_not
     let (seen, calls) = {
         let store = StoreView::open(dir.path());
         assert_eq!(store.dead_letters(), 0);
-        (store.seen(), store.calls_by_message())
+        (store.seen(), store.pending_by_message())
     };
     let delivered_before = deliveries(&sandbox);
     let answered: HashSet<String> = outcomes
@@ -164,11 +164,11 @@ async fn events_answered_200_survive_a_sigkill_once_and_resending_duplicates_not
     assert!(seen.is_subset(&all), "the store has ids nobody sent");
     for id in &seen {
         let pending = calls.get(id).copied().unwrap_or(0);
-        assert!(pending <= 1, "{id} has {pending} calls stored");
+        assert!(pending <= 1, "{id} is stored {pending} times");
         let name = event_name(id["crash-".len()..].parse().unwrap());
         assert!(
             pending == 1 || delivered_before.get(&name).copied().unwrap_or(0) == 1,
-            "{id} has neither a pending call nor a delivery"
+            "{id} is neither pending nor delivered"
         );
     }
 

@@ -104,6 +104,7 @@ fn config() -> DeliveryConfig {
         rescan_every: Duration::from_millis(50),
         shutdown_deadline: Duration::from_secs(2),
         log_deliveries: false,
+        sources: HashMap::from([(source().name, source().settings)]),
     }
 }
 
@@ -126,7 +127,7 @@ async fn accept(store: &Store, events: Vec<Event>) {
     store.accept(&source(), events).await.unwrap();
 }
 
-/// Runs the engine until the store has no pending calls (or 10 s pass), then stops it.
+/// Runs the engine until the store has no pending events (or 10 s pass), then stops it.
 async fn deliver_all(store: Arc<Store>, fake: Arc<Scripted>, config: DeliveryConfig) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let engine = Engine::new(store.clone(), fake, Arc::new(NoObserver), config).unwrap();
@@ -134,7 +135,7 @@ async fn deliver_all(store: Arc<Store>, fake: Arc<Scripted>, config: DeliveryCon
         let _ = stop_rx.await;
     }));
     let started = Instant::now();
-    while store.pending_calls() > 0 && started.elapsed() < Duration::from_secs(10) {
+    while store.pending() > 0 && started.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let _ = stop_tx.send(());
@@ -163,7 +164,7 @@ async fn every_call_is_delivered_once_in_per_user_order() {
     });
     deliver_all(store.clone(), fake.clone(), config()).await;
 
-    assert_eq!(store.pending_calls(), 0);
+    assert_eq!(store.pending(), 0);
     let order = fake.order();
     assert_eq!(order.len(), 200);
     for user in 0..7 {
@@ -201,7 +202,7 @@ async fn a_user_waiting_for_a_retry_gets_the_calls_the_scan_skipped_in_order() {
     config.rescan_every = Duration::from_secs(60); // no rescan to fall back on
     deliver_all(store.clone(), fake.clone(), config).await;
 
-    assert_eq!(store.pending_calls(), 0);
+    assert_eq!(store.pending(), 0);
     let ann: Vec<String> = fake
         .order()
         .into_iter()
@@ -222,7 +223,7 @@ async fn a_retryable_failure_is_retried_until_delivered() {
     deliver_all(store.clone(), fake.clone(), config()).await;
     assert_eq!(fake.attempts("m1").len(), 3);
     assert_eq!(fake.order(), ["m1", "m1", "m1", "m2"]);
-    assert_eq!(store.pending_calls(), 0);
+    assert_eq!(store.pending(), 0);
     assert!(store.reader().unwrap().dead_letters(10).unwrap().is_empty());
 }
 
@@ -321,7 +322,7 @@ async fn a_restart_resumes_the_persisted_retry_schedule() {
         .unwrap()
         .unwrap();
     assert_eq!(head.attempts, 1);
-    assert_eq!(store.pending_calls(), 1);
+    assert_eq!(store.pending(), 1);
     let waited_from = Instant::now();
     let fake = Arc::new(Scripted::default());
     deliver_all(store.clone(), fake.clone(), config()).await;
@@ -332,7 +333,7 @@ async fn a_restart_resumes_the_persisted_retry_schedule() {
     assert!(
         fake.attempts("m1")[0] >= waited_from + remaining.saturating_sub(Duration::from_millis(50))
     );
-    assert_eq!(store.pending_calls(), 0);
+    assert_eq!(store.pending(), 0);
 }
 
 #[tokio::test]
@@ -355,11 +356,7 @@ async fn shutdown_lets_in_flight_attempts_finish_and_starts_nothing_new() {
     let _ = stop_tx.send(());
     task.await.unwrap();
     assert_eq!(fake.order(), ["m1"]);
-    assert_eq!(
-        store.pending_calls(),
-        1,
-        "m1 settled, m2 left for the next start"
-    );
+    assert_eq!(store.pending(), 1, "m1 settled, m2 left for the next start");
     assert_eq!(
         store
             .reader()
@@ -367,8 +364,7 @@ async fn shutdown_lets_in_flight_attempts_finish_and_starts_nothing_new() {
             .head_of("web", "ann")
             .unwrap()
             .unwrap()
-            .call
-            .message_id(),
+            .message_id,
         "m2"
     );
 }
@@ -442,16 +438,12 @@ async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back
 
     fake.down.store(false, std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
-    while store.pending_calls() > 0 && started.elapsed() < Duration::from_secs(10) {
+    while store.pending() > 0 && started.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let _ = stop_tx.send(());
     task.await.unwrap();
-    assert_eq!(
-        store.pending_calls(),
-        0,
-        "all delivered once InMoment is back"
-    );
+    assert_eq!(store.pending(), 0, "all delivered once InMoment is back");
 }
 
 fn tempdir() -> TempDir {

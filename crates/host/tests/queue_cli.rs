@@ -4,10 +4,10 @@
 
 use std::process::Command;
 
-use inmoment_core::{AccountToken, Event, Settings};
+use inmoment_core::{map_event, AccountToken, Event, Settings, UserState};
 use inmoment_host::accept::{Acceptor, Source};
 use inmoment_host::linked::registry;
-use inmoment_host::store::{Settlement, Store, StoreConfig};
+use inmoment_host::store::{DeadCall, Settlement, Store, StoreConfig};
 use serde_json::{json, Value};
 
 fn queue(dir: &std::path::Path, args: &[&str]) -> (i32, Vec<Value>, String) {
@@ -52,12 +52,25 @@ async fn stats_list_replay_and_purge() {
         .head_of("web", "ann")
         .unwrap()
         .unwrap();
+    let output = map_event(
+        &registry().unwrap(),
+        &events[0],
+        UserState::default(),
+        &source.settings,
+    )
+    .unwrap();
+    let dead_call = |attempts, status, reason: &str| DeadCall {
+        kind: "eligibility_check".into(),
+        call: serde_json::to_string(&output.calls[0]).unwrap(),
+        attempts,
+        status: Some(status),
+        reason: reason.into(),
+    };
     store
-        .settle(vec![Settlement::Dead {
+        .settle(vec![Settlement::Finished {
             id: first.id,
-            attempts: 1,
-            status: Some(401),
-            reason: "check the Account Token".into(),
+            state: None,
+            dead: Some(dead_call(1, 401, "check the Account Token")),
         }])
         .await
         .unwrap();
@@ -90,31 +103,32 @@ async fn stats_list_replay_and_purge() {
     assert_eq!(dead[0]["status"], 401);
     assert_eq!(dead[0]["reason"], "check the Account Token");
     assert_eq!(dead[0]["call"]["call"], "eligibility_check");
+    assert_eq!(
+        dead[0]["event"]["messageId"], "m1",
+        "the event it came from"
+    );
+    let dead_id = dead[0]["id"].as_i64().unwrap();
 
     let (code, _, err) = queue(&dir, &["dead", "replay"]);
     assert_eq!(code, 2);
     assert!(err.contains("--all"), "{err}");
-    let (code, _, err) = queue(&dir, &["dead", "replay", &first.id.to_string()]);
+    let (code, _, err) = queue(&dir, &["dead", "replay", &dead_id.to_string()]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("1 dead letter(s) back to pending"));
+    let reader = store.reader().unwrap();
+    let rows = reader.scan_after(0, 10).unwrap();
+    let replayed = rows.last().unwrap();
     assert_eq!(
-        store
-            .reader()
-            .unwrap()
-            .head_of("web", "ann")
-            .unwrap()
-            .unwrap()
-            .id,
-        first.id,
-        "replayed call keeps its place"
+        (replayed.kind.as_str(), replayed.message_id.as_str()),
+        ("call", "m1"),
+        "the dead call goes back as it is, after what the user has pending"
     );
 
     store
-        .settle(vec![Settlement::Dead {
-            id: first.id,
-            attempts: 2,
-            status: Some(400),
-            reason: "bad".into(),
+        .settle(vec![Settlement::Finished {
+            id: replayed.id,
+            state: None,
+            dead: Some(dead_call(2, 400, "bad")),
         }])
         .await
         .unwrap();

@@ -1,14 +1,19 @@
-//! The durable store behind `serve`: what a 200 promises is on disk.
+//! The durable store behind `serve`: what a 200 promises is on disk, and delivery maps
+//! each event with the state its user's earlier events left.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use inmoment_core::{AccountToken, ClientId, Event, Settings, SkipReason};
+use async_trait::async_trait;
+use inmoment_core::{AccountToken, ClientId, Event, InMomentCall, Settings, SkipReason};
 use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
+use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig, Engine, NoObserver};
 use inmoment_host::linked::registry;
-use inmoment_host::store::{Admin, Selection, Settlement, Store, StoreConfig, StoreError};
+use inmoment_host::store::{
+    Admin, DeadCall, Selection, Settlement, Store, StoreConfig, StoreError,
+};
 use temp::TempDir;
 
 mod temp;
@@ -42,11 +47,11 @@ fn open(dir: &std::path::Path) -> Store {
     Store::open(StoreConfig::new(dir), registry().unwrap()).unwrap()
 }
 
-/// Rows of the calls table as (message id, kind, body), read straight from the file.
-fn stored_calls(dir: &std::path::Path) -> Vec<(String, String, Value)> {
+/// Rows of the journal as (message id, kind, body), read straight from the file.
+fn stored_events(dir: &std::path::Path) -> Vec<(String, String, Value)> {
     let conn = rusqlite::Connection::open(StoreConfig::new(dir).database_path()).unwrap();
     let mut stmt = conn
-        .prepare("SELECT message_id, kind, body FROM calls ORDER BY id")
+        .prepare("SELECT message_id, kind, body FROM journal ORDER BY id")
         .unwrap();
     stmt.query_map([], |row| {
         let body: String = row.get(2)?;
@@ -61,56 +66,104 @@ fn stored_calls(dir: &std::path::Path) -> Vec<(String, String, Value)> {
     .collect()
 }
 
+/// InMoment answering success, keeping every call it was sent, per source.
+#[derive(Default)]
+struct Capture(Mutex<Vec<(String, InMomentCall)>>);
+
+#[async_trait]
+impl Deliver for Capture {
+    async fn deliver(&self, source: &str, call: &InMomentCall) -> Attempt {
+        self.0
+            .lock()
+            .unwrap()
+            .push((source.to_string(), call.clone()));
+        Attempt::Delivered {
+            status: 200,
+            eligible: None,
+        }
+    }
+}
+
+impl Capture {
+    fn calls(&self) -> Vec<(String, InMomentCall)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Delivers everything pending with `capture`, mapping with the sources `web` and `mobile`.
+async fn deliver_all(store: &Arc<Store>, capture: &Arc<Capture>) {
+    let mut config = DeliveryConfig::default();
+    for name in ["web", "mobile"] {
+        config.sources.insert(name.into(), source(name).settings);
+    }
+    let engine = Engine::new(store.clone(), capture.clone(), Arc::new(NoObserver), config).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(engine.run(async move {
+        let _ = stopped.await;
+    }));
+    let started = std::time::Instant::now();
+    while store.pending() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "delivery did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
 #[tokio::test]
-async fn accepted_calls_are_on_disk_and_survive_a_reopen() {
+async fn accepted_events_are_on_disk_and_survive_a_reopen() {
     let dir = tempdir();
     let store = open(dir.path());
     let outcomes = store
         .accept(&source("web"), vec![identify("m1", "ann")])
         .await
         .unwrap();
-    assert_eq!(
-        outcomes,
-        [EventOutcome::Stored {
-            calls: 2,
-            skipped: None
-        }]
-    );
-    assert_eq!(store.pending_calls(), 2);
+    assert_eq!(outcomes, [EventOutcome::Stored]);
+    assert_eq!(store.pending(), 1);
     store.close();
     drop(store);
 
-    let kinds: Vec<String> = stored_calls(dir.path()).into_iter().map(|c| c.1).collect();
-    assert_eq!(kinds, ["upsert_end_user", "eligibility_check"]);
+    let stored = stored_events(dir.path());
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].0.as_str(), stored[0].1.as_str()),
+        ("m1", "event")
+    );
+    assert_eq!(stored[0].2["traits"]["email"], "ann@example.com");
     let reopened = open(dir.path());
-    assert_eq!(reopened.pending_calls(), 2);
+    assert_eq!(reopened.pending(), 1);
 }
 
 #[tokio::test]
 async fn user_state_survives_a_reopen_so_a_later_track_carries_the_email() {
     let dir = tempdir();
-    let store = open(dir.path());
+    let capture = Arc::new(Capture::default());
+    let store = Arc::new(open(dir.path()));
     store
         .accept(&source("web"), vec![identify("m1", "ann")])
         .await
         .unwrap();
+    deliver_all(&store, &capture).await;
+    store.close();
     drop(store);
-    let store = open(dir.path());
-    let outcomes = store
+    let store = Arc::new(open(dir.path()));
+    store
         .accept(&source("web"), vec![track("m2", "ann")])
         .await
         .unwrap();
-    // Already synced by the identify: only the eligibility check.
+    deliver_all(&store, &capture).await;
+    let kinds: Vec<&str> = capture.calls().iter().map(|(_, c)| c.kind()).collect();
+    // Already synced by the identify: the track makes only the eligibility check.
     assert_eq!(
-        outcomes,
-        [EventOutcome::Stored {
-            calls: 1,
-            skipped: None
-        }]
+        kinds,
+        ["upsert_end_user", "eligibility_check", "eligibility_check"]
     );
-    let calls = stored_calls(dir.path());
-    let (id, _, body) = calls.last().unwrap();
-    assert_eq!(id, "m2");
+    let calls = capture.calls();
+    let body = serde_json::to_value(&calls.last().unwrap().1).unwrap();
+    assert_eq!(body["messageId"], "m2");
     assert_eq!(body["request"]["query"]["email"], "ann@example.com");
     assert_eq!(body["request"]["query"]["external_id"], "ann");
     assert_eq!(
@@ -122,7 +175,8 @@ async fn user_state_survives_a_reopen_so_a_later_track_carries_the_email() {
 #[tokio::test]
 async fn state_is_kept_per_source() {
     let dir = tempdir();
-    let store = open(dir.path());
+    let capture = Arc::new(Capture::default());
+    let store = Arc::new(open(dir.path()));
     store
         .accept(&source("web"), vec![identify("m1", "ann")])
         .await
@@ -131,9 +185,17 @@ async fn state_is_kept_per_source() {
         .accept(&source("mobile"), vec![track("m2", "ann")])
         .await
         .unwrap();
-    let calls = stored_calls(dir.path());
-    let (_, kind, body) = calls.last().unwrap();
-    assert_eq!(kind, "eligibility_check");
+    deliver_all(&store, &capture).await;
+    let calls = capture.calls();
+    let mobile: Vec<&InMomentCall> = calls
+        .iter()
+        .filter(|(source, _)| source == "mobile")
+        .map(|(_, call)| call)
+        .collect();
+    assert_eq!(mobile.len(), 1, "{mobile:?}");
+    let call = mobile[0];
+    assert_eq!(call.kind(), "eligibility_check");
+    let body = serde_json::to_value(call).unwrap();
     assert_eq!(body["request"]["query"].get("email"), None);
 }
 
@@ -155,8 +217,8 @@ async fn a_repeated_message_id_is_a_duplicate_and_not_stored_twice() {
         .accept(&source("mobile"), vec![track("m1", "ann")])
         .await
         .unwrap();
-    assert!(matches!(other_source[0], EventOutcome::Stored { .. }));
-    assert_eq!(stored_calls(dir.path()).len(), 2);
+    assert_eq!(other_source[0], EventOutcome::Stored);
+    assert_eq!(stored_events(dir.path()).len(), 2);
 }
 
 #[tokio::test]
@@ -174,7 +236,7 @@ async fn a_message_id_older_than_the_window_is_accepted_again() {
         .accept(&source("web"), vec![track("m1", "ann")])
         .await
         .unwrap();
-    assert!(matches!(again[0], EventOutcome::Stored { .. }), "{again:?}");
+    assert_eq!(again[0], EventOutcome::Stored, "{again:?}");
 }
 
 #[tokio::test]
@@ -192,18 +254,18 @@ async fn a_rejected_event_keeps_nothing_and_the_rest_of_the_request_is_stored() 
         EventOutcome::Rejected(error) => assert_eq!(error.path, "properties.score"),
         other => panic!("expected a rejection, got {other:?}"),
     }
-    let ids: Vec<String> = stored_calls(dir.path()).into_iter().map(|c| c.0).collect();
+    let ids: Vec<String> = stored_events(dir.path()).into_iter().map(|c| c.0).collect();
     assert!(ids.iter().all(|id| id == "ok"), "{ids:?}");
     // Not remembered as seen: a corrected resend with the same id is accepted.
     let fixed = event(
         json!({"type":"track","messageId":"bad","userId":"ann","event":"Survey Response Submitted","properties":{"score":4}}),
     );
     let outcomes = store.accept(&source("web"), vec![fixed]).await.unwrap();
-    assert!(matches!(outcomes[0], EventOutcome::Stored { .. }));
+    assert_eq!(outcomes[0], EventOutcome::Stored);
 }
 
 #[tokio::test]
-async fn switched_off_events_are_stored_as_skipped_without_calls() {
+async fn switched_off_events_are_answered_as_skipped_and_not_stored() {
     let dir = tempdir();
     let store = open(dir.path());
     let off = event(
@@ -212,19 +274,16 @@ async fn switched_off_events_are_stored_as_skipped_without_calls() {
     let outcomes = store.accept(&source("web"), vec![off]).await.unwrap();
     assert_eq!(
         outcomes,
-        [EventOutcome::Stored {
-            calls: 0,
-            skipped: Some(SkipReason::DestinationDisabled)
-        }]
+        [EventOutcome::Skipped(SkipReason::DestinationDisabled)]
     );
-    assert!(stored_calls(dir.path()).is_empty());
+    assert!(stored_events(dir.path()).is_empty());
 }
 
 #[tokio::test]
 async fn over_max_pending_calls_the_store_refuses_with_retry_after() {
     let dir = tempdir();
     let mut config = StoreConfig::new(dir.path());
-    config.max_pending_calls = 2;
+    config.max_pending = 1;
     let store = Store::open(config, registry().unwrap()).unwrap();
     store
         .accept(&source("web"), vec![identify("m1", "ann")])
@@ -245,7 +304,7 @@ async fn over_max_pending_calls_the_store_refuses_with_retry_after() {
         "the HTTP answer says it, once: {reason}"
     );
     assert!(retry_after >= Duration::from_secs(1));
-    assert_eq!(stored_calls(dir.path()).len(), 2);
+    assert_eq!(stored_events(dir.path()).len(), 1);
 }
 
 #[test]
@@ -276,12 +335,10 @@ async fn concurrent_requests_all_land_once() {
     }
     for task in tasks {
         let outcomes = task.await.unwrap();
-        assert!(outcomes
-            .iter()
-            .all(|o| matches!(o, EventOutcome::Stored { calls: 1, .. })));
+        assert!(outcomes.iter().all(|o| *o == EventOutcome::Stored));
     }
-    assert_eq!(stored_calls(dir.path()).len(), 500);
-    assert_eq!(store.pending_calls(), 500);
+    assert_eq!(stored_events(dir.path()).len(), 500);
+    assert_eq!(store.pending(), 500);
 }
 
 /// The pending count the store keeps, and the true number of rows, read from the file.
@@ -289,13 +346,13 @@ fn counted_and_actual(dir: &std::path::Path) -> (i64, i64) {
     let conn = rusqlite::Connection::open(StoreConfig::new(dir).database_path()).unwrap();
     let counted = conn
         .query_row(
-            "SELECT value FROM counts WHERE name = 'pending_calls'",
+            "SELECT value FROM counts WHERE name = 'pending'",
             [],
             |row| row.get(0),
         )
         .unwrap();
     let actual = conn
-        .query_row("SELECT COUNT(*) FROM calls", [], |row| row.get(0))
+        .query_row("SELECT COUNT(*) FROM journal", [], |row| row.get(0))
         .unwrap();
     (counted, actual)
 }
@@ -318,17 +375,26 @@ async fn the_pending_count_follows_accepts_settlements_and_a_replay_from_another
         .collect();
     store
         .settle(vec![
-            Settlement::Dead {
+            Settlement::Finished {
                 id: ids[0],
-                attempts: 1,
-                status: Some(400),
-                reason: "bad".into(),
+                state: None,
+                dead: Some(DeadCall {
+                    kind: "eligibility_check".into(),
+                    call: "{}".into(),
+                    attempts: 1,
+                    status: Some(400),
+                    reason: "bad".into(),
+                }),
             },
-            Settlement::Delivered { id: ids[1] },
+            Settlement::Finished {
+                id: ids[1],
+                state: None,
+                dead: None,
+            },
         ])
         .await
         .unwrap();
-    assert_eq!(store.pending_calls(), 0);
+    assert_eq!(store.pending(), 0);
     assert_eq!(counted_and_actual(dir.path()), (0, 0));
 
     // `queue dead replay` runs in another process, on its own connection.
@@ -337,18 +403,23 @@ async fn the_pending_count_follows_accepts_settlements_and_a_replay_from_another
     assert_eq!(counted_and_actual(dir.path()), (1, 1));
     // The running store learns of it from the file, and delivering the replayed call
     // brings the count back to zero, not below it.
+    let replayed = store.reader().unwrap().scan_after(0, 10).unwrap()[0].id;
     store
-        .settle(vec![Settlement::Delivered { id: ids[0] }])
+        .settle(vec![Settlement::Finished {
+            id: replayed,
+            state: None,
+            dead: None,
+        }])
         .await
         .unwrap();
-    assert_eq!(store.pending_calls(), 0);
+    assert_eq!(store.pending(), 0);
     assert_eq!(counted_and_actual(dir.path()), (0, 0));
     assert!(store.ready(), "a replay must not leave ingest refusing");
     store
         .accept(&source("web"), vec![track("m3", "ann")])
         .await
         .unwrap();
-    assert_eq!(store.pending_calls(), 1);
+    assert_eq!(store.pending(), 1);
 }
 
 #[tokio::test]

@@ -1,10 +1,15 @@
-//! What the store writes per event: appends, plus a user's state only when it changed;
-//! de-dup answered from memory and rebuilt on open; stores of schema 1 migrated.
+//! What the store writes per event: ingest appends, delivery writes a user's state only
+//! when it changed; de-dup answered from memory and rebuilt on open; older stores
+//! migrated.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
 
-use inmoment_core::{AccountToken, Event, Settings};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
 use inmoment_host::accept::{Acceptor, EventOutcome, Source};
+use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig, Engine, NoObserver};
 use inmoment_host::linked::registry;
 use inmoment_host::store::{Store, StoreConfig};
 use rusqlite::Connection;
@@ -30,6 +35,43 @@ fn track(id: &str, user: &str, name: &str) -> Event {
     )
 }
 
+/// InMoment answering every call with success.
+struct AlwaysOk;
+
+#[async_trait]
+impl Deliver for AlwaysOk {
+    async fn deliver(&self, _source: &str, _call: &InMomentCall) -> Attempt {
+        Attempt::Delivered {
+            status: 200,
+            eligible: None,
+        }
+    }
+}
+
+/// Runs delivery until the journal is empty.
+async fn deliver_all(store: &Arc<Store>) {
+    let mut config = DeliveryConfig::default();
+    config.sources.insert(source().name, source().settings);
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(AlwaysOk),
+        Arc::new(NoObserver),
+        config,
+    )
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(engine.run(async move {
+        let _ = stopped.await;
+    }));
+    let started = std::time::Instant::now();
+    while store.pending() > 0 {
+        assert!(started.elapsed().as_secs() < 10, "delivery did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
 fn sql(dir: &TempDir) -> Connection {
     Connection::open(StoreConfig::new(dir.path()).database_path()).unwrap()
 }
@@ -41,14 +83,14 @@ fn count(conn: &Connection, query: &str) -> i64 {
 fn stored(outcomes: &[EventOutcome]) -> usize {
     outcomes
         .iter()
-        .filter(|o| matches!(o, EventOutcome::Stored { .. }))
+        .filter(|o| matches!(o, EventOutcome::Stored))
         .count()
 }
 
 #[tokio::test]
 async fn a_user_state_is_written_only_when_what_later_events_read_changed() {
     let dir = TempDir::new("store-layout");
-    let store = Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap();
+    let store = Arc::new(Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap());
     let conn = sql(&dir);
     conn.execute_batch(
         "CREATE TABLE state_writes (n INTEGER);
@@ -61,6 +103,12 @@ async fn a_user_state_is_written_only_when_what_later_events_read_changed() {
         json!({"type":"identify","messageId":"m1","userId":"ann","traits":{"email":"ann@example.com","plan":"pro"}}),
     );
     store.accept(&source(), vec![identify]).await.unwrap();
+    assert_eq!(
+        count(&conn, "SELECT n FROM state_writes"),
+        0,
+        "ingest only appends"
+    );
+    deliver_all(&store).await;
     assert_eq!(count(&conn, "SELECT n FROM state_writes"), 1);
 
     // Tracks change only the event name and properties, which no later event reads.
@@ -68,6 +116,7 @@ async fn a_user_state_is_written_only_when_what_later_events_read_changed() {
         .map(|i| track(&format!("m{i}"), "ann", &format!("Event {i}")))
         .collect();
     store.accept(&source(), tracks).await.unwrap();
+    deliver_all(&store).await;
     assert_eq!(count(&conn, "SELECT n FROM state_writes"), 1);
 
     let state: String = conn
@@ -89,6 +138,7 @@ async fn a_user_state_is_written_only_when_what_later_events_read_changed() {
         json!({"type":"identify","messageId":"m9","userId":"ann","traits":{"email":"ann@new.example"}}),
     );
     store.accept(&source(), vec![identify]).await.unwrap();
+    deliver_all(&store).await;
     assert_eq!(count(&conn, "SELECT n FROM state_writes"), 2);
 
     // A user only ever seen in tracks has nothing to store.
@@ -99,6 +149,7 @@ async fn a_user_state_is_written_only_when_what_later_events_read_changed() {
         )
         .await
         .unwrap();
+    deliver_all(&store).await;
     assert_eq!(count(&conn, "SELECT n FROM state_writes"), 2);
 }
 
@@ -126,7 +177,7 @@ async fn duplicates_are_still_recognised_after_a_reopen() {
         .unwrap();
     assert_eq!(again[0], EventOutcome::Duplicate);
     assert_eq!(stored(&again), 1);
-    assert_eq!(count(&sql(&dir), "SELECT COUNT(*) FROM calls"), 3);
+    assert_eq!(count(&sql(&dir), "SELECT COUNT(*) FROM journal"), 3);
 }
 
 #[tokio::test]
@@ -166,18 +217,9 @@ async fn beyond_dedup_max_ids_the_oldest_ids_are_forgotten_first() {
     assert_eq!(
         again,
         [
-            EventOutcome::Stored {
-                calls: 1,
-                skipped: None
-            },
-            EventOutcome::Stored {
-                calls: 1,
-                skipped: None
-            },
-            EventOutcome::Stored {
-                calls: 1,
-                skipped: None
-            },
+            EventOutcome::Stored,
+            EventOutcome::Stored,
+            EventOutcome::Stored,
             EventOutcome::Duplicate,
         ],
         "m0..m2 were the oldest and forgotten; m4 is remembered"
@@ -186,6 +228,7 @@ async fn beyond_dedup_max_ids_the_oldest_ids_are_forgotten_first() {
 
 #[tokio::test]
 async fn an_older_store_is_migrated_keeping_its_calls_their_count_and_dedup_history() {
+    // Schema 1: its pending calls become replayed calls of the journal, sent as they are.
     let dir = TempDir::new("store-layout");
     let conn = sql(&dir);
     conn.execute_batch(
@@ -216,7 +259,7 @@ async fn an_older_store_is_migrated_keeping_its_calls_their_count_and_dedup_hist
 
     let store = Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap();
     assert_eq!(
-        store.pending_calls(),
+        store.pending(),
         2,
         "the count starts from the calls already pending"
     );
@@ -229,9 +272,23 @@ async fn an_older_store_is_migrated_keeping_its_calls_their_count_and_dedup_hist
         .unwrap();
     assert_eq!(outcomes[0], EventOutcome::Duplicate);
     assert_eq!(stored(&outcomes), 1);
-    assert_eq!(store.pending_calls(), 3);
+    assert_eq!(store.pending(), 3);
     let conn = sql(&dir);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 3);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 4);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM journal WHERE kind = 'call' AND message_id LIKE 'pending-%'"
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'calls'"
+        ),
+        0
+    );
     assert_eq!(
         count(
             &conn,

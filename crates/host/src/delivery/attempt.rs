@@ -33,7 +33,9 @@ pub trait DeliveryObserver: Send + Sync + 'static {
     fn settled(&self, kind: &str, outcome: &str, status: Option<u16>, age: Duration);
     /// The eligibility server's answer to a delivered check.
     fn eligibility(&self, _eligible: bool) {}
-    /// Calls waiting in the store after a settlement.
+    /// An event that made no call, with why (e.g. `duplicate_page`), decided at delivery.
+    fn skipped(&self, _event_type: &str, _reason: &str) {}
+    /// Events waiting in the store after a settlement.
     fn queue_depth(&self, pending: u64);
     /// Calls parked as dead letters (refreshed after each dead letter and periodically).
     fn dead_letters(&self, _count: u64) {}

@@ -1,11 +1,13 @@
 //! The delivery scheduler: one task that owns who is busy, so per-user order needs no locks.
 //!
-//! It reads the store in id order (acceptance order). A user with a call in flight or
-//! waiting for a retry is "busy": their later calls are skipped by the scan, which notes
-//! the last one it skipped; when the earlier call settles, the user's next call is read
-//! from the id range between the two (the store keeps no per-user index: it would make
-//! every accepted event a random write). New commits wake the scan; a periodic rescan
-//! from the start catches calls replayed from dead letters by another process.
+//! It reads the journal in id order (acceptance order). A user with a row in delivery
+//! (a call in flight or waiting for a retry) is "busy": their later rows are skipped by
+//! the scan, which notes the last one it skipped; when the earlier row finishes, the
+//! user's next row is read from the id range between the two (the store keeps no per-user
+//! index: it would make every accepted event a random write). Each row is mapped when it
+//! is started (see `prepare.rs`), and its calls go one at a time; the progress, and the
+//! user's state once the row finishes, are committed with each result. New commits wake
+//! the scan; a periodic rescan from the start catches rows replayed by another process.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -15,9 +17,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
+use inmoment_core::Settings;
+
 use super::attempt::{Attempt, Deliver, DeliveryObserver};
 use super::backoff::{Backoff, Jitter};
-use crate::store::{Reader, Settlement, Store, StoredCall};
+use super::prepare::{prepare, Job, Mapping};
+use crate::store::{DeadCall, PendingRow, Reader, Settlement, Store};
 
 /// How the engine paces itself.
 #[derive(Debug, Clone)]
@@ -33,6 +38,8 @@ pub struct DeliveryConfig {
     pub shutdown_deadline: Duration,
     /// Log every delivered call at info level (the demo); otherwise at debug.
     pub log_deliveries: bool,
+    /// Each source's settings, applied when its events are mapped.
+    pub sources: HashMap<String, Settings>,
 }
 
 impl Default for DeliveryConfig {
@@ -48,23 +55,25 @@ impl Default for DeliveryConfig {
             rescan_every: Duration::from_secs(30),
             shutdown_deadline: Duration::from_secs(10),
             log_deliveries: false,
+            sources: HashMap::new(),
         }
     }
 }
 
 type UserKey = (String, String);
 
-/// A busy user: the call in flight or waiting (`head`), and the highest id of theirs the
-/// scan has skipped meanwhile (their later calls all lie in `head..=last_skipped`).
+/// A busy user: the row in delivery (`head`), and the highest id of theirs the scan has
+/// skipped meanwhile (their later rows all lie in `head..=last_skipped`).
 #[derive(Debug, Clone, Copy)]
 struct Busy {
     head: i64,
     last_skipped: i64,
 }
 
+/// A row's call settled, or (`attempt` none) a row with nothing to send.
 struct Done {
-    call: StoredCall,
-    attempt: Attempt,
+    job: Job,
+    attempt: Option<Attempt>,
 }
 
 /// Runs delivery until shutdown; see the module docs.
@@ -179,39 +188,50 @@ impl<D: Deliver> Engine<D> {
                     busy.last_skipped = busy.last_skipped.max(row.id);
                     continue;
                 }
-                let id = row.id;
-                match row.into_call() {
-                    Ok(call) => self.start(key, call),
-                    // Only a store written by another version could hold one; the
-                    // user's later calls go on rather than wait forever behind it.
-                    Err(error) => {
-                        tracing::error!(id, %error, "A stored call cannot be read and is skipped; it stays pending.")
-                    }
-                }
+                self.start(key, row);
             }
         }
     }
 
-    /// Sends the user's head call now, or waits for its retry time.
-    fn start(&mut self, key: UserKey, call: StoredCall) {
+    /// Starts the user's head row now (its next call), or waits for its retry time.
+    fn start(&mut self, key: UserKey, row: PendingRow) {
         if self.stopping {
             return;
         }
         let busy = self.busy.entry(key.clone()).or_insert(Busy {
-            head: call.id,
-            last_skipped: call.id,
+            head: row.id,
+            last_skipped: row.id,
         });
-        busy.head = call.id;
-        if call.next_attempt_ms > now_ms() {
-            self.timers.insert((call.next_attempt_ms, key));
+        busy.head = row.id;
+        if row.next_attempt_ms > now_ms() {
+            self.timers.insert((row.next_attempt_ms, key));
             return;
         }
+        let mapping = Mapping {
+            registry: self.store.registry(),
+            sources: &self.config.sources,
+        };
+        let job = match prepare(row, &mapping, &self.reader) {
+            Ok(job) => job,
+            Err(error) => {
+                tracing::error!(%error, "Could not read a user's state; retrying in a second.");
+                self.timers.insert((now_ms() + 1000, key));
+                return;
+            }
+        };
         self.in_flight += 1;
-        let deliver = self.deliver.clone();
         let done = self.done_tx.clone();
+        let Some(call) = job.call.clone() else {
+            let _ = done.send(Done { job, attempt: None });
+            return;
+        };
+        let deliver = self.deliver.clone();
         tokio::spawn(async move {
-            let attempt = deliver.deliver(&call.source, &call.call).await;
-            let _ = done.send(Done { call, attempt });
+            let attempt = deliver.deliver(&job.source, &call).await;
+            let _ = done.send(Done {
+                job,
+                attempt: Some(attempt),
+            });
         });
     }
 
@@ -229,20 +249,20 @@ impl<D: Deliver> Engine<D> {
         }
     }
 
-    /// Starts a busy user's oldest pending call (the head again if it waits for a retry,
-    /// else the next one the scan skipped); a user with none left is no longer busy.
+    /// Starts a busy user's oldest pending row (the head again, for its next call or a
+    /// retry, else the next one the scan skipped); a user with none left is no longer busy.
     fn advance(&mut self, key: UserKey) {
         let Some(busy) = self.busy.get(&key).copied() else {
             return;
         };
         let upto = busy.head.max(busy.last_skipped);
         match self.reader.next_of_user(&key.0, &key.1, busy.head, upto) {
-            Ok(Some(call)) => self.start(key, call),
+            Ok(Some(row)) => self.start(key, row),
             Ok(None) => {
                 self.busy.remove(&key);
             }
             Err(error) => {
-                tracing::error!(%error, "Could not read a user's next call; retrying in a second.");
+                tracing::error!(%error, "Could not read a user's next event; retrying in a second.");
                 self.timers.insert((now_ms() + 1000, key));
             }
         }
@@ -258,19 +278,31 @@ impl<D: Deliver> Engine<D> {
         let now = now_ms();
         let mut updates = Vec::with_capacity(batch.len());
         let mut next = Vec::with_capacity(batch.len());
-        for Done { call, attempt } in batch {
-            let attempts = call.attempts + 1;
-            let age = Duration::from_millis(u64::try_from(now - call.accepted_at_ms).unwrap_or(0));
-            let key = (call.source.clone(), call.user_key.clone());
-            let kind = call.call.kind();
-            let (update, outcome, status, retry_at) =
-                self.decide(&call, attempt, attempts, age, now);
-            self.note_health(outcome, status);
-            self.observer.settled(kind, outcome, status, age);
+        for Done { job, attempt } in batch {
+            let age = Duration::from_millis(u64::try_from(now - job.accepted_at_ms).unwrap_or(0));
+            let key = (job.source.clone(), job.user_key.clone());
+            let (update, retry_at) = match attempt {
+                Some(attempt) => {
+                    let kind = job.call.as_ref().map_or("call", |c| c.kind());
+                    let attempts = job.attempts + 1;
+                    let (update, outcome, status, retry_at) =
+                        self.decide(&job, attempt, attempts, age, now);
+                    self.note_health(outcome, status);
+                    self.observer.settled(kind, outcome, status, age);
+                    (update, retry_at)
+                }
+                None => (self.nothing_to_send(&job), None),
+            };
             updates.push(update);
             next.push((key, retry_at));
         }
-        let any_dead = updates.iter().any(|u| matches!(u, Settlement::Dead { .. }));
+        let any_dead = updates.iter().any(|u| {
+            matches!(
+                u,
+                Settlement::Progress { dead: Some(_), .. }
+                    | Settlement::Finished { dead: Some(_), .. }
+            )
+        });
         if let Err(error) = self.store.settle(updates).await {
             tracing::error!(%error, "Could not record delivery results; they stay pending and are retried.");
             for (key, _) in next {
@@ -278,7 +310,7 @@ impl<D: Deliver> Engine<D> {
             }
             return;
         }
-        self.observer.queue_depth(self.store.pending_calls());
+        self.observer.queue_depth(self.store.pending());
         if any_dead {
             self.report_dead_letters();
         }
@@ -298,43 +330,72 @@ impl<D: Deliver> Engine<D> {
         }
     }
 
+    /// A row with no call (left) to send: it finishes, or is parked whole when it cannot
+    /// be mapped.
+    fn nothing_to_send(&self, job: &Job) -> Settlement {
+        if let Some(reason) = &job.unmappable {
+            tracing::warn!(message_id = job.message_id, %reason, "An event cannot be delivered; parked as a dead letter.");
+            return Settlement::Finished {
+                id: job.id,
+                state: None,
+                dead: Some(DeadCall {
+                    kind: "unmapped".into(),
+                    call: job.body.clone(),
+                    attempts: 0,
+                    status: None,
+                    reason: reason.clone(),
+                }),
+            };
+        }
+        if let Some(reason) = job.skipped {
+            self.observer.skipped(&job.event_type, reason.as_str());
+        }
+        Settlement::Finished {
+            id: job.id,
+            state: job.state_after.clone(),
+            dead: None,
+        }
+    }
+
     /// What to record for one attempt: the settlement, the outcome name for metrics, the
     /// status, and when to retry (for a retry).
     fn decide(
         &mut self,
-        call: &StoredCall,
+        job: &Job,
         attempt: Attempt,
         attempts: i64,
         age: Duration,
         now: i64,
     ) -> (Settlement, &'static str, Option<u16>, Option<i64>) {
-        let kind = call.call.kind();
+        let kind = job.call.as_ref().map_or("call", |c| c.kind());
+        let call_text = || {
+            job.call
+                .as_ref()
+                .and_then(|c| serde_json::to_string(c).ok())
+                .unwrap_or_default()
+        };
         let park = |status: Option<u16>, reason: String| {
-            let update = Settlement::Dead {
-                id: call.id,
+            let dead = DeadCall {
+                kind: kind.to_string(),
+                call: call_text(),
                 attempts,
                 status,
                 reason,
             };
-            (update, "dead", status, None)
+            (settled(job, Some(dead)), "dead", status, None)
         };
         match attempt {
             Attempt::Delivered { status, eligible } => {
                 if let Some(eligible) = eligible {
                     self.observer.eligibility(eligible);
                 }
-                let message_id = call.call.message_id();
+                let message_id = job.message_id.as_str();
                 if self.config.log_deliveries {
-                    tracing::info!(kind, status, eligible, user = %call.user_key, message_id, "Delivered.");
+                    tracing::info!(kind, status, eligible, user = %job.user_key, message_id, "Delivered.");
                 } else {
                     tracing::debug!(kind, status, eligible, message_id, "Delivered.");
                 }
-                (
-                    Settlement::Delivered { id: call.id },
-                    "delivered",
-                    Some(status),
-                    None,
-                )
+                (settled(job, None), "delivered", Some(status), None)
             }
             Attempt::Permanent { status, reason } => {
                 tracing::warn!(kind, status, %reason, attempts, "Delivery failed for good; parked as a dead letter.");
@@ -366,7 +427,7 @@ impl<D: Deliver> Engine<D> {
                 let at = now + i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2) + 1;
                 tracing::info!(kind, status, %reason, attempts, retry_in_ms = pause.as_millis() as u64, "Delivery will be retried.");
                 let update = Settlement::Retry {
-                    id: call.id,
+                    id: job.id,
                     attempts,
                     next_attempt_ms: at,
                     error: reason,
@@ -423,10 +484,28 @@ impl<D: Deliver> Engine<D> {
             tokio::select! {
                 Some(done) = self.done_rx.recv() => self.settle(done).await,
                 () = sleep_until(deadline) => {
-                    tracing::warn!(in_flight = self.in_flight, "Shutdown deadline reached; unfinished calls stay pending.");
+                    tracing::warn!(in_flight = self.in_flight, "Shutdown deadline reached; unfinished events stay pending.");
                     return;
                 }
             }
+        }
+    }
+}
+
+/// The call settled (delivered or parked): the row moves on to its next call, or finishes
+/// with the user's new state.
+fn settled(job: &Job, dead: Option<DeadCall>) -> Settlement {
+    if job.is_last() {
+        Settlement::Finished {
+            id: job.id,
+            state: job.state_after.clone(),
+            dead,
+        }
+    } else {
+        Settlement::Progress {
+            id: job.id,
+            done_calls: job.index + 1,
+            dead,
         }
     }
 }

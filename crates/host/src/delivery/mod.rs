@@ -9,6 +9,7 @@ mod attempt;
 mod backoff;
 mod engine;
 mod inmoment;
+mod prepare;
 
 pub use attempt::{Attempt, Deliver, DeliveryObserver, NoObserver};
 pub use backoff::{Backoff, Jitter};

@@ -82,11 +82,8 @@ impl Service<Checked> for Dispatch {
 
 fn status_of(outcome: EventOutcome, index: usize) -> Status {
     match outcome {
-        EventOutcome::Stored { skipped: None, .. } => Status::Accepted,
-        EventOutcome::Stored {
-            skipped: Some(reason),
-            ..
-        } => Status::Skipped(reason.as_str().to_string()),
+        EventOutcome::Stored => Status::Accepted,
+        EventOutcome::Skipped(reason) => Status::Skipped(reason.as_str().to_string()),
         EventOutcome::Duplicate => Status::Duplicate,
         EventOutcome::Rejected(error) => Status::Rejected(
             ApiError::new(ErrorCode::MappingFailed, error.message)

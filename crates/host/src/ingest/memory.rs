@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use inmoment_core::{map_event, Event, InMomentCall, Registry, UserState};
+use inmoment_core::{map_event, Event, InMomentCall, Registry, SkipReason, UserState};
 
 use crate::accept::{AcceptError, Acceptor, EventOutcome, Source};
 
@@ -58,7 +58,7 @@ impl MemoryAcceptor {
     pub fn events(&self) -> Vec<Event> {
         self.records()
             .into_iter()
-            .filter(|r| matches!(r.outcome, EventOutcome::Stored { .. }))
+            .filter(|r| matches!(r.outcome, EventOutcome::Stored | EventOutcome::Skipped(_)))
             .map(|r| r.event)
             .collect()
     }
@@ -88,9 +88,11 @@ impl Acceptor for MemoryAcceptor {
                     Ok(output) => {
                         memory.users.insert(user_key, output.state);
                         memory.seen.insert(seen_key);
-                        let outcome = EventOutcome::Stored {
-                            calls: output.calls.len(),
-                            skipped: output.skipped,
+                        let outcome = match output.skipped {
+                            Some(
+                                reason @ (SkipReason::NoHandler | SkipReason::DestinationDisabled),
+                            ) => EventOutcome::Skipped(reason),
+                            _ => EventOutcome::Stored,
                         };
                         (outcome, output.calls)
                     }

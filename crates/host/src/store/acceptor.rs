@@ -1,5 +1,6 @@
-//! The store's side of the [`Acceptor`] contract: queue the request for the writer and
-//! answer once its group is committed.
+//! The store's side of the [`Acceptor`] contract: check each event as far as it can be
+//! checked without its user's state, queue the request for the writer, and answer once
+//! its group is committed.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -8,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use inmoment_core::dispatch::check_stateless;
 use inmoment_core::{Event, Registry};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -15,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::dedup::SeenIndex;
 use super::reader::Reader;
 use super::schema;
-use super::writer::{Command, Settlement, Shared, StoreConfig, StoreError, Writer};
+use super::writer::{Command, Entry, Settlement, Shared, StoreConfig, StoreError, Writer};
 use crate::accept::{AcceptError, Acceptor, EventOutcome, Source};
 
 /// How many requests may wait for the writer before callers wait too.
@@ -26,7 +28,8 @@ const QUEUE_DEPTH: usize = 4096;
 pub struct Store {
     commands: Mutex<Option<mpsc::Sender<Command>>>,
     shared: Arc<Shared>,
-    max_pending_calls: u64,
+    registry: Registry,
+    max_pending: u64,
     writer: Mutex<Option<JoinHandle<()>>>,
     database_path: PathBuf,
 }
@@ -55,11 +58,11 @@ impl Store {
 
         let shared = Arc::new(Shared::default());
         shared
-            .pending_calls
+            .pending
             .store(u64::try_from(pending).unwrap_or(0), Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let max_pending_calls = config.max_pending_calls;
-        let writer = Writer::new(conn, registry, config, shared.clone(), seen);
+        let max_pending = config.max_pending;
+        let writer = Writer::new(conn, config, shared.clone(), seen);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(receiver))
@@ -70,15 +73,21 @@ impl Store {
         Ok(Store {
             commands: Mutex::new(Some(sender)),
             shared,
-            max_pending_calls,
+            registry,
+            max_pending,
             writer: Mutex::new(Some(handle)),
             database_path: path,
         })
     }
 
-    /// Calls stored and not yet delivered or dead-lettered.
-    pub fn pending_calls(&self) -> u64 {
-        self.shared.pending_calls.load(Ordering::Relaxed)
+    /// Events (and replayed calls) stored and not yet fully delivered or dead-lettered.
+    pub fn pending(&self) -> u64 {
+        self.shared.pending.load(Ordering::Relaxed)
+    }
+
+    /// The handlers events are checked with (and delivery maps them with).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Stops taking requests, lets the writer finish the queued ones, and waits for it.
@@ -105,7 +114,7 @@ impl Store {
             .map_err(|_| "the store is closed".to_string())?
     }
 
-    /// Resolves after a commit that stored new calls.
+    /// Resolves after a commit that appended events.
     pub async fn new_work(&self) {
         self.shared.new_work.notified().await;
     }
@@ -120,12 +129,12 @@ impl Store {
     }
 
     fn refuse(&self) -> Option<AcceptError> {
-        let pending = self.pending_calls();
-        if pending >= self.max_pending_calls {
+        let pending = self.pending();
+        if pending >= self.max_pending {
             return Some(AcceptError::Unavailable {
                 reason: format!(
-                    "{pending} InMoment calls are waiting for delivery (max_pending_calls is {})",
-                    self.max_pending_calls
+                    "{pending} events are waiting for delivery (max_pending_calls is {})",
+                    self.max_pending
                 ),
                 retry_after: Duration::from_secs(5),
             });
@@ -153,6 +162,19 @@ fn shutting_down() -> AcceptError {
     }
 }
 
+/// What the writer gets for one event: its JSON to append, or the answer already known.
+fn entry(registry: &Registry, source: &Source, event: &Event) -> Entry {
+    match check_stateless(registry, event, &source.settings) {
+        Err(error) => Entry::Answered(EventOutcome::Rejected(error)),
+        Ok(Some(reason)) => Entry::Answered(EventOutcome::Skipped(reason)),
+        Ok(None) => Entry::Append {
+            user_key: event.user_key().to_string(),
+            message_id: event.message_id.clone().unwrap_or_default(),
+            body: event.to_value().to_string(),
+        },
+    }
+}
+
 #[async_trait]
 impl Acceptor for Store {
     async fn accept(
@@ -164,10 +186,16 @@ impl Acceptor for Store {
             return Err(refusal);
         }
         let sender = self.sender().ok_or_else(shutting_down)?;
+        // Checked and written as JSON here, on the request's task: the writer thread
+        // only appends.
+        let entries = events
+            .into_iter()
+            .map(|event| entry(&self.registry, source, &event))
+            .collect();
         let (reply, answer) = oneshot::channel();
         let command = Command::Accept {
-            source: source.clone(),
-            events,
+            source: source.name.clone(),
+            entries,
             reply,
         };
         sender.send(command).await.map_err(|_| shutting_down())?;

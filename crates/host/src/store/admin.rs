@@ -34,8 +34,10 @@ impl Admin {
         Ok(Admin { conn })
     }
 
-    /// Puts dead letters back to pending (attempts reset, due now) under their original
-    /// ids, so each user's calls keep their order. Returns how many moved.
+    /// Puts dead letters back to pending (attempts reset, due now), after whatever the
+    /// user has pending already: a dead call is sent again as it is (with the Account
+    /// Token configured now), an event that could not be mapped is mapped again. Returns
+    /// how many moved.
     pub fn replay(&mut self, selection: &Selection) -> rusqlite::Result<usize> {
         Ok(self.replay_reporting(selection)?.moved)
     }
@@ -48,8 +50,12 @@ impl Admin {
         let mut unknown = Vec::new();
         for id in ids {
             let inserted = tx.execute(
-                "INSERT INTO calls (id, source, user_key, message_id, kind, body, accepted_at_ms)
-                 SELECT id, source, user_key, message_id, kind, body, accepted_at_ms FROM dead_letters WHERE id = ?1",
+                "INSERT INTO journal (source, user_key, message_id, kind, body, accepted_at_ms)
+                 SELECT source, user_key, message_id,
+                        CASE WHEN kind = 'unmapped' THEN 'event' ELSE 'call' END,
+                        CASE WHEN kind = 'unmapped' THEN event ELSE body END,
+                        accepted_at_ms
+                 FROM dead_letters WHERE id = ?1 AND (kind <> 'unmapped' OR event IS NOT NULL)",
                 [id],
             )?;
             if inserted == 0 {

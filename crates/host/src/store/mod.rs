@@ -2,8 +2,8 @@
 //!
 //! One writer thread owns the write connection and commits many requests in one
 //! transaction (group commit), so durability costs one fsync per group, not per event.
-//! Accepting an event, de-duplicating it, mapping it with the user's state and storing its
-//! InMoment calls happen in that one transaction: a 200 means all of it is on disk.
+//! The store is a journal of events: a 200 means the event is de-duplicated and on disk;
+//! delivery maps it later, with its user's state, under the configuration of that time.
 
 mod acceptor;
 mod admin;
@@ -14,5 +14,5 @@ mod writer;
 
 pub use acceptor::Store;
 pub use admin::{Admin, Replayed, Selection};
-pub use reader::{DeadLetter, PendingRow, Reader, SourceStats, StoredCall};
-pub use writer::{Settlement, StoreConfig, StoreError};
+pub use reader::{DeadLetter, PendingRow, Reader, SourceStats};
+pub use writer::{DeadCall, Settlement, StateUpdate, StoreConfig, StoreError};

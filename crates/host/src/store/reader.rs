@@ -3,48 +3,36 @@
 
 use std::path::Path;
 
-use inmoment_core::InMomentCall;
+use inmoment_core::UserState;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::schema;
 
-/// A stored call waiting for delivery.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredCall {
-    pub id: i64,
-    pub source: String,
-    pub user_key: String,
-    pub call: InMomentCall,
-    pub accepted_at_ms: i64,
-    pub attempts: i64,
-    pub next_attempt_ms: i64,
-}
-
-/// A pending call as the delivery scan reads it. The body stays text until the call is
-/// started: a busy user's rows are only skipped, and parsing them was most of the scan.
+/// A journal row waiting for delivery: an accepted event (`kind` `event`, `body` its JSON)
+/// or a call replayed from a dead letter (`kind` `call`). The body stays text until the
+/// row is started: a busy user's rows are only skipped, and parsing them was most of the
+/// scan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingRow {
     pub id: i64,
     pub source: String,
     pub user_key: String,
-    body: String,
-    accepted_at_ms: i64,
-    attempts: i64,
-    next_attempt_ms: i64,
+    pub message_id: String,
+    pub kind: String,
+    pub body: String,
+    pub accepted_at_ms: i64,
+    /// The row's calls already settled (delivered or dead).
+    pub done_calls: i64,
+    /// Attempts of the next call so far, and when it may be tried again.
+    pub attempts: i64,
+    pub next_attempt_ms: i64,
 }
 
 impl PendingRow {
-    pub fn into_call(self) -> Result<StoredCall, serde_json::Error> {
-        Ok(StoredCall {
-            call: serde_json::from_str(&self.body)?,
-            id: self.id,
-            source: self.source,
-            user_key: self.user_key,
-            accepted_at_ms: self.accepted_at_ms,
-            attempts: self.attempts,
-            next_attempt_ms: self.next_attempt_ms,
-        })
+    /// Whether the row is a replayed call rather than an event to map.
+    pub fn is_call(&self) -> bool {
+        self.kind == "call"
     }
 }
 
@@ -63,6 +51,9 @@ pub struct DeadLetter {
     pub status: Option<u16>,
     pub reason: String,
     pub call: serde_json::Value,
+    /// The event the call came from (for `queue remap`); none for a replayed call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<serde_json::Value>,
 }
 
 /// Queue figures for one source (write key name).
@@ -72,7 +63,7 @@ pub struct SourceStats {
     pub pending: i64,
     pub in_retry: i64,
     pub dead: i64,
-    /// Age in seconds of the oldest pending call.
+    /// Age in seconds of the oldest pending event.
     pub oldest_pending_secs: Option<i64>,
 }
 
@@ -81,7 +72,8 @@ pub struct Reader {
     conn: Connection,
 }
 
-const CALL_COLUMNS: &str = "id, source, user_key, body, accepted_at_ms, attempts, next_attempt_ms";
+const COLUMNS: &str =
+    "id, source, user_key, message_id, kind, body, accepted_at_ms, done_calls, attempts, next_attempt_ms";
 
 impl Reader {
     pub fn open(path: &Path) -> rusqlite::Result<Reader> {
@@ -90,16 +82,16 @@ impl Reader {
         Ok(Reader { conn })
     }
 
-    /// Pending calls with an id above `cursor`, oldest first.
+    /// Pending rows with an id above `cursor`, oldest first.
     pub fn scan_after(&self, cursor: i64, limit: usize) -> rusqlite::Result<Vec<PendingRow>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE id > ?1 ORDER BY id LIMIT ?2"
+            "SELECT {COLUMNS} FROM journal WHERE id > ?1 ORDER BY id LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![cursor, limit as i64], pending_row)?;
         rows.collect()
     }
 
-    /// A user's oldest pending call with an id in `from..=upto`: a range scan by id, as
+    /// A user's oldest pending row with an id in `from..=upto`: a range scan by id, as
     /// the store keeps no per-user index.
     pub fn next_of_user(
         &self,
@@ -107,32 +99,41 @@ impl Reader {
         user_key: &str,
         from: i64,
         upto: i64,
-    ) -> rusqlite::Result<Option<StoredCall>> {
+    ) -> rusqlite::Result<Option<PendingRow>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE id >= ?1 AND id <= ?2 AND source = ?3 AND user_key = ?4 ORDER BY id LIMIT 1"
+            "SELECT {COLUMNS} FROM journal WHERE id >= ?1 AND id <= ?2 AND source = ?3 AND user_key = ?4 ORDER BY id LIMIT 1"
         ))?;
-        let row = stmt
-            .query_row(params![from, upto, source, user_key], pending_row)
-            .optional()?;
-        stored_call(row)
+        stmt.query_row(params![from, upto, source, user_key], pending_row)
+            .optional()
     }
 
-    /// The oldest pending call of one user: the only one of theirs that may be sent.
-    /// Scans every pending call: for inspection and tests, not for delivery.
-    pub fn head_of(&self, source: &str, user_key: &str) -> rusqlite::Result<Option<StoredCall>> {
+    /// The oldest pending row of one user: the only one of theirs that may be delivered.
+    /// Scans every pending row: for inspection and tests, not for delivery.
+    pub fn head_of(&self, source: &str, user_key: &str) -> rusqlite::Result<Option<PendingRow>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE source = ?1 AND user_key = ?2 ORDER BY id LIMIT 1"
+            "SELECT {COLUMNS} FROM journal WHERE source = ?1 AND user_key = ?2 ORDER BY id LIMIT 1"
         ))?;
-        let row = stmt
-            .query_row(params![source, user_key], pending_row)
+        stmt.query_row(params![source, user_key], pending_row)
+            .optional()
+    }
+
+    /// A user's state as their last delivered event left it (the default for a new user).
+    /// A state that does not parse (a store written by another version) counts as new.
+    pub fn user_state(&self, source: &str, user_key: &str) -> rusqlite::Result<UserState> {
+        let text: Option<String> = self
+            .conn
+            .prepare_cached("SELECT state FROM user_state WHERE source = ?1 AND user_key = ?2")?
+            .query_row(params![source, user_key], |row| row.get(0))
             .optional()?;
-        stored_call(row)
+        Ok(text
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default())
     }
 
     pub fn stats(&self, now_ms: i64) -> rusqlite::Result<Vec<SourceStats>> {
         let mut by_source: std::collections::BTreeMap<String, SourceStats> = Default::default();
         let mut stmt = self.conn.prepare(
-            "SELECT source, COUNT(*), SUM(attempts > 0 OR next_attempt_ms > ?1), MIN(accepted_at_ms) FROM calls GROUP BY source",
+            "SELECT source, COUNT(*), SUM(attempts > 0 OR next_attempt_ms > ?1), MIN(accepted_at_ms) FROM journal GROUP BY source",
         )?;
         let rows = stmt.query_map([now_ms], |row| {
             Ok((
@@ -174,11 +175,12 @@ impl Reader {
 
     pub fn dead_letters(&self, limit: usize) -> rusqlite::Result<Vec<DeadLetter>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, source, user_key, message_id, kind, attempts, accepted_at_ms, died_at_ms, status, reason, body
+            "SELECT id, source, user_key, message_id, kind, attempts, accepted_at_ms, died_at_ms, status, reason, body, event
              FROM dead_letters ORDER BY id LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit as i64], |row| {
             let body: String = row.get(10)?;
+            let event: Option<String> = row.get(11)?;
             Ok(DeadLetter {
                 id: row.get(0)?,
                 source: row.get(1)?,
@@ -191,6 +193,9 @@ impl Reader {
                 status: row.get(8)?,
                 reason: row.get(9)?,
                 call: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+                event: event.map(|text| {
+                    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+                }),
             })
         })?;
         rows.collect()
@@ -202,18 +207,12 @@ fn pending_row(row: &Row<'_>) -> rusqlite::Result<PendingRow> {
         id: row.get(0)?,
         source: row.get(1)?,
         user_key: row.get(2)?,
-        body: row.get(3)?,
-        accepted_at_ms: row.get(4)?,
-        attempts: row.get(5)?,
-        next_attempt_ms: row.get(6)?,
+        message_id: row.get(3)?,
+        kind: row.get(4)?,
+        body: row.get(5)?,
+        accepted_at_ms: row.get(6)?,
+        done_calls: row.get(7)?,
+        attempts: row.get(8)?,
+        next_attempt_ms: row.get(9)?,
     })
-}
-
-/// One call to start now: a body that does not parse is an error.
-fn stored_call(row: Option<PendingRow>) -> rusqlite::Result<Option<StoredCall>> {
-    row.map(|row| {
-        row.into_call()
-            .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
-    })
-    .transpose()
 }

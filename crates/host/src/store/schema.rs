@@ -1,18 +1,27 @@
 //! Tables of the store. `user_version` records the schema so later versions can migrate.
 //!
+//! The store is a journal of accepted events: ingest appends them, delivery maps each
+//! one with its user's state when it is that user's turn, sends the calls, and removes it
+//! (storing the user's new state) once all its calls are settled. So a fix to the mapping
+//! or the settings reaches every event not yet delivered.
+//!
 //! Ingest writes should append, not scatter: a row inserted at a random place in a B-tree
 //! dirties a whole page per event, and under group commit that page is what the log
-//! writes. So `calls` and `seen` are appended in id order with no secondary index (the
-//! de-dup lookup lives in memory, see `dedup.rs`; delivery finds a user's next call from
-//! what its scan saw), and `user_state` is the only table written at random, and only when
-//! a user's state changed.
+//! writes. So `journal` and `seen` are appended in id order with no secondary index (the
+//! de-dup lookup lives in memory, see `dedup.rs`; delivery finds a user's next event from
+//! what its scan saw), and `user_state` is written only by delivery, when a user's state
+//! changed.
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS calls (
+/// One row per accepted event not yet fully delivered (`kind` `event`, `body` its JSON),
+/// or per call replayed from a dead letter (`kind` `call`, `body` the call's JSON).
+/// `done_calls` counts the event's calls already settled, so a restart resumes after
+/// them; `attempts` and `next_attempt_ms` are the schedule of the next one.
+const JOURNAL: &str = "
+CREATE TABLE IF NOT EXISTS journal (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     source          TEXT    NOT NULL,
     user_key        TEXT    NOT NULL,
@@ -20,10 +29,16 @@ CREATE TABLE IF NOT EXISTS calls (
     kind            TEXT    NOT NULL,
     body            TEXT    NOT NULL,
     accepted_at_ms  INTEGER NOT NULL,
+    done_calls      INTEGER NOT NULL DEFAULT 0,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT
 );
+";
+
+/// The rest; `dead_letters.event` keeps the event a dead call came from (for `queue
+/// remap`), `body` the call itself.
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS dead_letters (
     id              INTEGER PRIMARY KEY,
     source          TEXT    NOT NULL,
@@ -35,7 +50,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     attempts        INTEGER NOT NULL,
     died_at_ms      INTEGER NOT NULL,
     status          INTEGER,
-    reason          TEXT    NOT NULL
+    reason          TEXT    NOT NULL,
+    event           TEXT
 );
 CREATE TABLE IF NOT EXISTS user_state (
     source   TEXT NOT NULL,
@@ -53,28 +69,37 @@ CREATE TABLE IF NOT EXISTS counts (
     name  TEXT    PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO counts (name, value) VALUES ('pending_calls', (SELECT COUNT(*) FROM calls));
+INSERT OR IGNORE INTO counts (name, value) VALUES ('pending', (SELECT COUNT(*) FROM journal));
 ";
 
-/// Adds `delta` to the number of pending calls, in the caller's transaction, and returns
-/// the new number. Every statement that inserts into or deletes from `calls` is paired
+/// Adds `delta` to the number of journal rows, in the caller's transaction, and returns
+/// the new number. Every statement that inserts into or deletes from `journal` is paired
 /// with one of these (a trigger would cost microseconds per row), so any process reads
 /// the true count in O(1).
 pub fn add_pending(conn: &Connection, delta: i64) -> rusqlite::Result<i64> {
     conn.prepare_cached(
-        "UPDATE counts SET value = value + ?1 WHERE name = 'pending_calls' RETURNING value",
+        "UPDATE counts SET value = value + ?1 WHERE name = 'pending' RETURNING value",
     )?
     .query_row([delta], |row| row.get(0))
 }
 
-/// The number of pending calls, as last committed by any process.
+/// The number of journal rows (events and replayed calls waiting), as last committed by
+/// any process.
 pub fn pending(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.prepare_cached("SELECT value FROM counts WHERE name = 'pending_calls'")?
+    conn.prepare_cached("SELECT value FROM counts WHERE name = 'pending'")?
         .query_row([], |row| row.get(0))
 }
 
-/// Version 3 adds `counts`; `SCHEMA` creates it, counting the calls already pending.
-///
+/// Version 4 keeps events instead of calls. Calls still pending from version 3 move to the
+/// journal as replayed calls (sent as they are), in their order; the count is rebuilt.
+const FROM_V3: &str = "
+INSERT INTO journal (source, user_key, message_id, kind, body, accepted_at_ms, attempts, next_attempt_ms, last_error)
+    SELECT source, user_key, message_id, 'call', body, accepted_at_ms, attempts, next_attempt_ms, last_error
+    FROM calls ORDER BY id;
+DROP TABLE calls;
+DROP TABLE IF EXISTS counts;
+";
+
 /// Version 1 kept `seen` as a B-tree keyed by messageId and indexed `calls` by user: both
 /// random writes. The de-dup history is kept, in arrival order.
 const FROM_V1: &str = "
@@ -113,7 +138,26 @@ pub fn create(conn: &Connection) -> rusqlite::Result<()> {
     if version == 1 {
         conn.execute_batch(&format!("BEGIN; {FROM_V1} COMMIT;"))?;
     }
-    conn.execute_batch(SCHEMA)?;
+    if (1..VERSION).contains(&version) && has_table(conn, "calls")? {
+        conn.execute_batch(&format!("BEGIN; {JOURNAL} {FROM_V3} COMMIT;"))?;
+    }
+    conn.execute_batch(&format!("BEGIN; {JOURNAL} {SCHEMA} COMMIT;"))?;
+    let has_event: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('dead_letters') WHERE name = 'event'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_event {
+        conn.execute_batch("ALTER TABLE dead_letters ADD COLUMN event TEXT;")?;
+    }
     conn.pragma_update(None, "user_version", VERSION)?;
     Ok(())
+}
+
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |row| row.get(0),
+    )
 }

@@ -1,20 +1,18 @@
-//! The single writer: owns the write connection and turns queued requests into group
-//! commits. Keeping every write on one thread also serializes each user's state updates,
-//! so two concurrent requests for one user cannot both read the same old state.
+//! The single writer: owns the write connection and turns queued requests (events to
+//! append, delivery results to record) into group commits, so durability costs one fsync
+//! per group, not per request.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use inmoment_core::{map_event_owned, Event, Registry, UserState};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::dedup::SeenIndex;
 use super::schema;
-use crate::accept::{AcceptError, EventOutcome, Source};
+use crate::accept::{AcceptError, EventOutcome};
 
 /// Where and how the store keeps events.
 #[derive(Debug, Clone)]
@@ -24,14 +22,12 @@ pub struct StoreConfig {
     pub dedup_window: Duration,
     /// ...unless more than this many newer ids came since (memory: ~20 bytes per id).
     pub dedup_max_ids: usize,
-    /// Above this many calls waiting for delivery, ingest answers 503 (backpressure).
-    pub max_pending_calls: u64,
+    /// Above this many events waiting for delivery, ingest answers 503 (backpressure).
+    pub max_pending: u64,
     /// Above this database size, ingest answers 503.
     pub max_bytes: Option<u64>,
     /// At most this many requests share one commit.
     pub group_max: usize,
-    /// Users whose state is kept in memory between their events.
-    pub state_cache_entries: usize,
     /// A hard cap on the database file in pages (SQLite's `max_page_count`): writes past
     /// it fail exactly as on a full disk, which is how tests make one.
     pub max_page_count: Option<i64>,
@@ -43,10 +39,9 @@ impl StoreConfig {
             data_dir: data_dir.into(),
             dedup_window: Duration::from_secs(24 * 3600),
             dedup_max_ids: 2_000_000,
-            max_pending_calls: 1_000_000,
+            max_pending: 1_000_000,
             max_bytes: None,
             group_max: 256,
-            state_cache_entries: 20_000,
             max_page_count: None,
         }
     }
@@ -73,11 +68,23 @@ pub enum StoreError {
 
 pub(crate) type AcceptReply = oneshot::Sender<Result<Vec<EventOutcome>, AcceptError>>;
 
+/// One checked event of a request, ready to append: the request's task did the JSON.
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    Append {
+        user_key: String,
+        message_id: String,
+        body: String,
+    },
+    /// Answered without storing (skipped or rejected); the answer is kept in place.
+    Answered(EventOutcome),
+}
+
 /// Work for the writer thread.
 pub(crate) enum Command {
     Accept {
-        source: Source,
-        events: Vec<Event>,
+        source: String,
+        entries: Vec<Entry>,
         reply: AcceptReply,
     },
     /// Delivery results; the reply fires once they are committed.
@@ -87,55 +94,78 @@ pub(crate) enum Command {
     },
 }
 
-/// What happened to one stored call after an attempt.
+/// What delivery made of a journal row's next call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Settlement {
-    /// InMoment answered success: the call leaves the store.
-    Delivered { id: i64 },
-    /// Try again at `next_attempt_ms`; the attempt count and last error are kept so a
-    /// restart resumes the schedule instead of starting over.
+    /// The call settled (delivered, or parked in `dead`) and the row has more calls:
+    /// `done_calls` of them are settled now, and the next starts with a fresh schedule.
+    Progress {
+        id: i64,
+        done_calls: i64,
+        dead: Option<DeadCall>,
+    },
+    /// The row's last call settled (or it had none): it leaves the journal, and the
+    /// user's state after the event is stored when it changed.
+    Finished {
+        id: i64,
+        state: Option<StateUpdate>,
+        dead: Option<DeadCall>,
+    },
+    /// Try the call again at `next_attempt_ms`; the attempt count and last error are kept
+    /// so a restart resumes the schedule instead of starting over.
     Retry {
         id: i64,
         attempts: i64,
         next_attempt_ms: i64,
         error: String,
     },
-    /// Failed for good or out of retries: moved to the dead letters with the reason.
-    Dead {
-        id: i64,
-        attempts: i64,
-        status: Option<u16>,
-        reason: String,
-    },
+}
+
+/// A call InMoment refused for good or that ran out of retries (or an event that can no
+/// longer be mapped, `kind` `unmapped` with the event as `call`), for the dead letters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadCall {
+    pub kind: String,
+    /// The call's JSON.
+    pub call: String,
+    pub attempts: i64,
+    pub status: Option<u16>,
+    pub reason: String,
+}
+
+/// A user's state after an event, as stored (JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateUpdate {
+    pub source: String,
+    pub user_key: String,
+    pub state: String,
 }
 
 /// Counters shared between the writer and the handles.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
-    /// As committed in the store's `counts` (never below zero); only the writer sets it.
-    pub pending_calls: AtomicU64,
+    /// Journal rows as committed in the store's `counts` (never below zero); only the
+    /// writer sets it.
+    pub pending: AtomicU64,
     pub over_size: AtomicBool,
     /// The last commit failed (e.g. the disk is full); the next success clears it.
     pub commits_failing: AtomicBool,
-    /// Woken after a commit that stored new calls, so delivery need not poll.
+    /// Woken after a commit that appended events, so delivery need not poll.
     pub new_work: tokio::sync::Notify,
 }
 
 impl Shared {
     fn set_pending(&self, pending: i64) {
-        self.pending_calls
+        self.pending
             .store(u64::try_from(pending).unwrap_or(0), Ordering::Relaxed);
     }
 }
 
 pub(crate) struct Writer {
     conn: Connection,
-    registry: Registry,
     config: StoreConfig,
     shared: Arc<Shared>,
     seen: SeenIndex,
-    /// Recent users' stored state (see [`stored_part`]), as in the database.
-    states: HashMap<(String, String), UserState>,
     last_housekeeping: Instant,
 }
 
@@ -145,18 +175,15 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 impl Writer {
     pub fn new(
         conn: Connection,
-        registry: Registry,
         config: StoreConfig,
         shared: Arc<Shared>,
         seen: SeenIndex,
     ) -> Writer {
         Writer {
             conn,
-            registry,
             config,
             shared,
             seen,
-            states: HashMap::new(),
             last_housekeeping: Instant::now(),
         }
     }
@@ -181,7 +208,7 @@ impl Writer {
     fn commit_group(&mut self, mut group: Vec<Command>) {
         let now_ms = now_ms();
         let mut results = Vec::with_capacity(group.len());
-        let mut new_calls: u64 = 0;
+        let mut appended: u64 = 0;
         let mut settled: u64 = 0;
         let mut pending: i64 = 0;
         let cutoff_ms = now_ms.saturating_sub(self.window_ms());
@@ -193,15 +220,13 @@ impl Writer {
             }
             for command in &mut group {
                 match command {
-                    Command::Accept { source, events, .. } => {
-                        let mut memory = Memory {
-                            seen: &mut self.seen,
-                            states: &mut self.states,
-                        };
-                        let events = std::mem::take(events);
-                        let (outcomes, calls) =
-                            accept(&tx, &self.registry, &mut memory, source, events, now_ms)?;
-                        new_calls += calls;
+                    Command::Accept {
+                        source, entries, ..
+                    } => {
+                        let entries = std::mem::take(entries);
+                        let (outcomes, count) =
+                            append(&tx, &mut self.seen, source, entries, now_ms)?;
+                        appended += count;
                         results.push(Some(outcomes));
                     }
                     Command::Settle { updates, .. } => {
@@ -210,7 +235,7 @@ impl Writer {
                     }
                 }
             }
-            let delta = i64::try_from(new_calls).unwrap_or(i64::MAX)
+            let delta = i64::try_from(appended).unwrap_or(i64::MAX)
                 - i64::try_from(settled).unwrap_or(i64::MAX);
             pending = schema::add_pending(&tx, delta)?;
             tx.commit()
@@ -220,7 +245,7 @@ impl Writer {
                 self.seen.commit();
                 self.shared.set_pending(pending);
                 self.shared.commits_failing.store(false, Ordering::Relaxed);
-                if new_calls > 0 {
+                if appended > 0 {
                     self.shared.new_work.notify_one();
                 }
                 for (command, outcomes) in group.into_iter().zip(results) {
@@ -238,7 +263,6 @@ impl Writer {
                 self.shared.commits_failing.store(true, Ordering::Relaxed);
                 tracing::error!(%error, "Store commit failed; the group is refused.");
                 // The transaction rolled back: memory may be ahead of the database.
-                self.states.clear();
                 self.seen.rollback();
                 for command in group {
                     match command {
@@ -254,9 +278,6 @@ impl Writer {
                     }
                 }
             }
-        }
-        if self.states.len() > self.config.state_cache_entries {
-            self.states.clear();
         }
     }
 
@@ -286,107 +307,78 @@ impl Writer {
     }
 }
 
-/// The writer's memory that one transaction updates along with the database.
-struct Memory<'a> {
-    seen: &'a mut SeenIndex,
-    states: &'a mut HashMap<(String, String), UserState>,
-}
-
-/// Accepts one request's events inside the group's transaction.
-fn accept(
+/// Appends one request's events inside the group's transaction; returns the outcomes in
+/// order and how many rows were appended.
+fn append(
     tx: &Transaction<'_>,
-    registry: &Registry,
-    memory: &mut Memory<'_>,
-    source: &Source,
-    events: Vec<Event>,
+    seen: &mut SeenIndex,
+    source: &str,
+    entries: Vec<Entry>,
     now_ms: i64,
 ) -> rusqlite::Result<(Vec<EventOutcome>, u64)> {
-    let mut outcomes = Vec::with_capacity(events.len());
-    let mut new_calls = 0;
-    // Prepared once per request, and one buffer for every call's JSON.
-    let mut insert_call = tx.prepare_cached(
-        "INSERT INTO calls (source, user_key, message_id, kind, body, accepted_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    let mut outcomes = Vec::with_capacity(entries.len());
+    let mut appended = 0;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO journal (source, user_key, message_id, kind, body, accepted_at_ms) VALUES (?1, ?2, ?3, 'event', ?4, ?5)",
     )?;
     let mut insert_seen =
         tx.prepare_cached("INSERT INTO seen (source, message_id, seen_at_ms) VALUES (?1, ?2, ?3)")?;
-    let mut body = Vec::with_capacity(1024);
-    for event in events {
-        let message_id = event.message_id.clone().unwrap_or_default();
-        let seen_key = memory.seen.key(&source.name, &message_id);
-        if memory.seen.contains(seen_key) {
+    for entry in entries {
+        let (user_key, message_id, body) = match entry {
+            Entry::Answered(outcome) => {
+                outcomes.push(outcome);
+                continue;
+            }
+            Entry::Append {
+                user_key,
+                message_id,
+                body,
+            } => (user_key, message_id, body),
+        };
+        let seen_key = seen.key(source, &message_id);
+        if seen.contains(seen_key) {
             outcomes.push(EventOutcome::Duplicate);
             continue;
         }
-        let key = (source.name.clone(), event.user_key().to_string());
-        let stored = match memory.states.remove(&key) {
-            Some(state) => state,
-            None => load_state(tx, &key.0, &key.1)?,
-        };
-        // The event is given away: the handler moves its properties instead of copying.
-        let output = match map_event_owned(registry, event, stored.clone(), &source.settings) {
-            Ok(output) => output,
-            Err(error) => {
-                memory.states.insert(key, stored);
-                outcomes.push(EventOutcome::Rejected(error));
-                continue;
-            }
-        };
-        for call in &output.calls {
-            body.clear();
-            serde_json::to_writer(&mut body, call).map_err(json_error)?;
-            let text = std::str::from_utf8(&body)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            insert_call.execute(params![
-                source.name,
-                key.1,
-                message_id,
-                call.kind(),
-                text,
-                now_ms
-            ])?;
-        }
-        let state = stored_part(output.state);
-        if state != stored {
-            let text = serde_json::to_string(&state).map_err(json_error)?;
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO user_state (source, user_key, state) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![source.name, key.1, text])?;
-        }
-        insert_seen.execute(params![source.name, message_id, now_ms])?;
-        memory.seen.insert(seen_key, now_ms);
-        new_calls += output.calls.len() as u64;
-        outcomes.push(EventOutcome::Stored {
-            calls: output.calls.len(),
-            skipped: output.skipped,
-        });
-        memory.states.insert(key, state);
+        insert.execute(params![source, user_key, message_id, body, now_ms])?;
+        insert_seen.execute(params![source, message_id, now_ms])?;
+        seen.insert(seen_key, now_ms);
+        appended += 1;
+        outcomes.push(EventOutcome::Stored);
     }
-    Ok((outcomes, new_calls))
+    Ok((outcomes, appended))
 }
 
-/// What a user's next event needs of their state and cannot derive. The event name,
-/// properties and page info are rewritten by every event before use, and
-/// `segment_user_id` is set again from the event's ids (identify always, track and page
-/// when missing), so storing them would only turn each track into a random write.
-fn stored_part(state: UserState) -> UserState {
-    UserState {
-        event_name: None,
-        properties: Default::default(),
-        page_info: None,
-        segment_user_id: None,
-        ..state
-    }
-}
-
-/// Applies delivery results; returns how many calls left the pending set.
+/// Applies delivery results; returns how many rows left the journal.
 fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite::Result<u64> {
     let mut left = 0;
     for update in updates {
         match update {
-            Settlement::Delivered { id } => {
+            Settlement::Progress {
+                id,
+                done_calls,
+                dead,
+            } => {
+                if let Some(dead) = dead {
+                    park(tx, *id, dead, now_ms)?;
+                }
+                tx.prepare_cached(
+                    "UPDATE journal SET done_calls = ?2, attempts = 0, next_attempt_ms = 0, last_error = NULL WHERE id = ?1",
+                )?
+                .execute(params![id, done_calls])?;
+            }
+            Settlement::Finished { id, state, dead } => {
+                if let Some(dead) = dead {
+                    park(tx, *id, dead, now_ms)?;
+                }
+                if let Some(update) = state {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO user_state (source, user_key, state) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![update.source, update.user_key, update.state])?;
+                }
                 left += tx
-                    .prepare_cached("DELETE FROM calls WHERE id = ?1")?
+                    .prepare_cached("DELETE FROM journal WHERE id = ?1")?
                     .execute([id])? as u64;
             }
             Settlement::Retry {
@@ -396,48 +388,32 @@ fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite
                 error,
             } => {
                 tx.prepare_cached(
-                    "UPDATE calls SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
+                    "UPDATE journal SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
                 )?
                 .execute(params![id, attempts, next_attempt_ms, error])?;
-            }
-            Settlement::Dead {
-                id,
-                attempts,
-                status,
-                reason,
-            } => {
-                let moved = tx
-                    .prepare_cached(
-                        "INSERT INTO dead_letters (id, source, user_key, message_id, kind, body, accepted_at_ms, attempts, died_at_ms, status, reason)
-                         SELECT id, source, user_key, message_id, kind, body, accepted_at_ms, ?2, ?3, ?4, ?5 FROM calls WHERE id = ?1",
-                    )?
-                    .execute(params![id, attempts, now_ms, status, reason])?;
-                if moved > 0 {
-                    left += tx
-                        .prepare_cached("DELETE FROM calls WHERE id = ?1")?
-                        .execute([id])? as u64;
-                }
             }
         }
     }
     Ok(left)
 }
 
-fn load_state(tx: &Transaction<'_>, source: &str, user_key: &str) -> rusqlite::Result<UserState> {
-    let text: Option<String> = tx
-        .prepare_cached("SELECT state FROM user_state WHERE source = ?1 AND user_key = ?2")?
-        .query_row(params![source, user_key], |row| row.get(0))
-        .optional()?;
-    match text {
-        Some(text) => serde_json::from_str(&text)
-            .map(stored_part)
-            .map_err(json_error),
-        None => Ok(UserState::default()),
-    }
-}
-
-fn json_error(error: serde_json::Error) -> rusqlite::Error {
-    rusqlite::Error::ToSqlConversionFailure(Box::new(error))
+/// Records a dead call of journal row `id`, with the event it came from.
+fn park(tx: &Transaction<'_>, id: i64, dead: &DeadCall, now_ms: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO dead_letters (source, user_key, message_id, kind, body, accepted_at_ms, attempts, died_at_ms, status, reason, event)
+         SELECT source, user_key, message_id, ?2, ?3, accepted_at_ms, ?4, ?5, ?6, ?7, CASE WHEN kind = 'event' THEN body END
+         FROM journal WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        dead.kind,
+        dead.call,
+        dead.attempts,
+        now_ms,
+        dead.status,
+        dead.reason
+    ])?;
+    Ok(())
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -210,29 +210,18 @@ impl StoreView {
         self.strings("SELECT message_id FROM seen")
     }
 
-    /// Pending InMoment calls per `messageId`.
-    pub fn calls_by_message(&self) -> HashMap<String, usize> {
+    /// Events still in the journal (not fully delivered) per `messageId`.
+    pub fn pending_by_message(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
-        for id in self.column("SELECT message_id FROM calls") {
+        for id in self.column("SELECT message_id FROM journal") {
             *counts.entry(id).or_default() += 1;
         }
         counts
     }
 
-    /// The kinds of the pending calls of one `messageId`.
-    pub fn call_kinds(&self, message_id: &str) -> Vec<String> {
-        let mut statement = self
-            .0
-            .prepare("SELECT kind FROM calls WHERE message_id = ?1 ORDER BY id")
-            .unwrap();
-        let rows = statement
-            .query_map([message_id], |row| row.get::<_, String>(0))
-            .unwrap();
-        rows.map(Result::unwrap).collect()
-    }
-
+    /// Events (and replayed calls) waiting for delivery.
     pub fn pending(&self) -> i64 {
-        self.count("SELECT COUNT(*) FROM calls")
+        self.count("SELECT COUNT(*) FROM journal")
     }
 
     pub fn dead_letters(&self) -> i64 {

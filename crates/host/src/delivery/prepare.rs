@@ -1,0 +1,145 @@
+//! Turns a journal row into the one call to send now: an event is mapped with its user's
+//! state, under the current settings of its source, when it is that user's turn (so a
+//! fix to the mapping or the settings reaches every event not yet delivered). Mapping is
+//! pure, so mapping the same row again (the next call, a retry, a restart) gives the same
+//! calls; `done_calls` says which of them is next.
+
+use std::collections::HashMap;
+
+use inmoment_core::{
+    map_event_owned, Event, InMomentCall, Registry, Settings, SkipReason, UserState,
+};
+
+use crate::store::{PendingRow, Reader, StateUpdate};
+
+/// One row made ready: its next call, or nothing left to send.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub source: String,
+    pub user_key: String,
+    pub message_id: String,
+    pub event_type: String,
+    pub accepted_at_ms: i64,
+    /// Attempts of this call so far.
+    pub attempts: i64,
+    /// The call to send now; none when the row has nothing (more) to send.
+    pub call: Option<InMomentCall>,
+    /// The call's place among the row's calls, and how many there are.
+    pub index: i64,
+    pub total: i64,
+    /// The user's state after the event, stored when the row finishes (none: unchanged).
+    pub state_after: Option<StateUpdate>,
+    /// Why the event makes no calls, counted when the row finishes.
+    pub skipped: Option<SkipReason>,
+    /// Why the row cannot be mapped; it is then parked whole as a dead letter.
+    pub unmappable: Option<String>,
+    /// The row's body, for that dead letter.
+    pub body: String,
+}
+
+impl Job {
+    /// Whether the call about to be settled is the row's last.
+    pub fn is_last(&self) -> bool {
+        self.index + 1 >= self.total
+    }
+}
+
+/// What mapping needs: the handlers and each source's settings of now.
+pub struct Mapping<'a> {
+    pub registry: &'a Registry,
+    pub sources: &'a HashMap<String, Settings>,
+}
+
+/// Prepares `row`; an error is a failed read of the user's state (try again later).
+pub fn prepare(row: PendingRow, mapping: &Mapping<'_>, reader: &Reader) -> rusqlite::Result<Job> {
+    let mut job = Job {
+        id: row.id,
+        source: row.source,
+        user_key: row.user_key,
+        message_id: row.message_id,
+        event_type: String::new(),
+        accepted_at_ms: row.accepted_at_ms,
+        attempts: row.attempts,
+        call: None,
+        index: row.done_calls,
+        total: 0,
+        state_after: None,
+        skipped: None,
+        unmappable: None,
+        body: String::new(),
+    };
+    if row.kind == "call" {
+        match serde_json::from_str::<InMomentCall>(&row.body) {
+            Ok(call) if row.done_calls == 0 => {
+                job.event_type = call.kind().to_string();
+                job.call = Some(call);
+                job.total = 1;
+            }
+            Ok(_) => {}
+            Err(error) => job.unmappable = Some(format!("the stored call cannot be read: {error}")),
+        }
+        job.body = row.body;
+        return Ok(job);
+    }
+    let event = serde_json::from_str(&row.body)
+        .map_err(|e| e.to_string())
+        .and_then(|value| Event::from_value(value, None).map_err(|e| e.to_string()));
+    let event = match event {
+        Ok(event) => event,
+        Err(error) => {
+            job.unmappable = Some(format!("the stored event cannot be read: {error}"));
+            job.body = row.body;
+            return Ok(job);
+        }
+    };
+    job.body = row.body;
+    job.event_type = event.event_type().as_str().to_string();
+    let Some(settings) = mapping.sources.get(&job.source) else {
+        job.unmappable = Some(format!(
+            "source `{}` is not configured any more; configure it again, then replay the dead letters",
+            job.source
+        ));
+        return Ok(job);
+    };
+    let before = persisted(reader.user_state(&job.source, &job.user_key)?);
+    // The event is given away: the handler moves its properties instead of copying.
+    let output = match map_event_owned(mapping.registry, event, before.clone(), settings) {
+        Ok(output) => output,
+        Err(error) => {
+            job.unmappable = Some(format!(
+                "the event cannot be mapped any more: {}: {}",
+                error.path, error.message
+            ));
+            return Ok(job);
+        }
+    };
+    let after = persisted(output.state);
+    if after != before {
+        job.state_after = serde_json::to_string(&after).ok().map(|state| StateUpdate {
+            source: job.source.clone(),
+            user_key: job.user_key.clone(),
+            state,
+        });
+    }
+    job.skipped = output.skipped;
+    job.total = i64::try_from(output.calls.len()).unwrap_or(i64::MAX);
+    job.call = usize::try_from(job.index)
+        .ok()
+        .and_then(|index| output.calls.into_iter().nth(index));
+    Ok(job)
+}
+
+/// What a user's next event needs of their state and cannot derive. The event name,
+/// properties and page info are rewritten by every event before use, and
+/// `segment_user_id` is set again from the event's ids (identify always, the others when
+/// missing), so storing them would only turn each track into a random write.
+fn persisted(state: UserState) -> UserState {
+    UserState {
+        event_name: None,
+        properties: Default::default(),
+        page_info: None,
+        segment_user_id: None,
+        ..state
+    }
+}
