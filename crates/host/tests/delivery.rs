@@ -23,6 +23,8 @@ use serde_json::json;
 struct Scripted {
     script: Mutex<HashMap<String, Vec<Attempt>>>,
     log: Mutex<Vec<(String, Instant)>>,
+    /// Every call sent, as (messageId, kind).
+    kinds: Mutex<Vec<(String, String)>>,
     delay: Duration,
     /// While set, every call fails as if InMoment refused connections.
     down: std::sync::atomic::AtomicBool,
@@ -48,6 +50,14 @@ impl Scripted {
             .map(|(_, t)| *t)
             .collect()
     }
+    fn kinds(&self) -> Vec<String> {
+        self.kinds
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, kind)| kind.clone())
+            .collect()
+    }
     fn order(&self) -> Vec<String> {
         self.log
             .lock()
@@ -63,6 +73,10 @@ impl Deliver for Scripted {
     async fn deliver(&self, _source: &str, call: &InMomentCall) -> Attempt {
         let id = call.message_id().to_string();
         self.log.lock().unwrap().push((id.clone(), Instant::now()));
+        self.kinds
+            .lock()
+            .unwrap()
+            .push((id.clone(), call.kind().to_string()));
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
@@ -323,15 +337,21 @@ async fn a_restart_resumes_the_persisted_retry_schedule() {
         .unwrap();
     assert_eq!(head.attempts, 1);
     assert_eq!(store.pending(), 1);
+    // Measured before delivery starts: how much of the persisted pause is left.
     let waited_from = Instant::now();
-    let fake = Arc::new(Scripted::default());
-    deliver_all(store.clone(), fake.clone(), config()).await;
-    assert_eq!(fake.attempts("m1").len(), 1);
     let remaining = Duration::from_millis(
         u64::try_from(head.next_attempt_ms - chrono::Utc::now().timestamp_millis()).unwrap_or(0),
     );
     assert!(
-        fake.attempts("m1")[0] >= waited_from + remaining.saturating_sub(Duration::from_millis(50))
+        remaining >= Duration::from_millis(100),
+        "the test must restart well inside the 300 ms pause: {remaining:?} left"
+    );
+    let fake = Arc::new(Scripted::default());
+    deliver_all(store.clone(), fake.clone(), config()).await;
+    assert_eq!(fake.attempts("m1").len(), 1);
+    assert!(
+        fake.attempts("m1")[0] >= waited_from + remaining.saturating_sub(Duration::from_millis(5)),
+        "the restarted engine waited for the persisted retry time"
     );
     assert_eq!(store.pending(), 0);
 }
@@ -448,4 +468,112 @@ async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back
 
 fn tempdir() -> TempDir {
     TempDir::new("inmoment-delivery-test")
+}
+
+/// The journal keeps events, not calls: delivery maps them with the settings of the time
+/// it delivers, so a settings fix reaches events accepted before it.
+#[tokio::test]
+async fn events_accepted_before_a_settings_change_are_mapped_with_the_new_settings() {
+    let dir = tempdir();
+    let store = open(&dir);
+    let skipped = Event::from_value(
+        json!({"type":"track","messageId":"m1","userId":"ann","event":"Survey Skipped","context":{"traits":{"email":"ann@example.com"}}}),
+        None,
+    )
+    .unwrap();
+    accept(&store, vec![skipped]).await;
+    let mut config = config();
+    let mut fixed = source().settings;
+    fixed.decline_event = "Survey Skipped".into();
+    fixed.client_id = Some(inmoment_core::ClientId::parse("demo-client-id").unwrap());
+    config.sources.insert("web".into(), fixed);
+    let fake = Arc::new(Scripted::default());
+    deliver_all(store.clone(), fake.clone(), config).await;
+    assert_eq!(
+        fake.kinds(),
+        ["upsert_end_user", "eligibility_check", "create_decline"]
+    );
+}
+
+/// A restart between an event's calls sends only the ones not yet settled.
+#[tokio::test]
+async fn a_restart_between_an_events_calls_resumes_after_the_settled_ones() {
+    let dir = tempdir();
+    let mut settings = source().settings;
+    settings.client_id = Some(inmoment_core::ClientId::parse("demo-client-id").unwrap());
+    let mut config = config();
+    config.sources.insert("web".into(), settings.clone());
+    {
+        let store = open(&dir);
+        let identify = Event::from_value(
+            json!({"type":"identify","messageId":"m1","userId":"ann","traits":{"email":"ann@example.com"}}),
+            None,
+        )
+        .unwrap();
+        let with_client = Source {
+            name: "web".into(),
+            settings: settings.clone(),
+        };
+        store.accept(&with_client, vec![identify]).await.unwrap();
+        // The upsert is delivered, the eligibility check must wait a long while.
+        let fake = Arc::new(Scripted::with(&[(
+            "m1",
+            vec![
+                Attempt::Delivered {
+                    status: 200,
+                    eligible: None,
+                },
+                retry(Some(Duration::from_secs(3600))),
+            ],
+        )]));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let engine = Engine::new(
+            store.clone(),
+            fake.clone(),
+            Arc::new(NoObserver),
+            config.clone(),
+        )
+        .unwrap();
+        let task = tokio::spawn(engine.run(async move {
+            let _ = stop_rx.await;
+        }));
+        let started = Instant::now();
+        while store
+            .reader()
+            .unwrap()
+            .head_of("web", "ann")
+            .unwrap()
+            .unwrap()
+            .attempts
+            == 0
+        {
+            assert!(started.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let _ = stop_tx.send(());
+        task.await.unwrap();
+        assert_eq!(fake.kinds(), ["upsert_end_user", "eligibility_check"]);
+        let head = store
+            .reader()
+            .unwrap()
+            .head_of("web", "ann")
+            .unwrap()
+            .unwrap();
+        assert_eq!((head.done_calls, head.attempts), (1, 1));
+        store.close();
+    }
+    let store = open(&dir);
+    let admin_due_now = rusqlite::Connection::open(StoreConfig::new(dir.path()).database_path())
+        .unwrap()
+        .execute("UPDATE journal SET next_attempt_ms = 0", [])
+        .unwrap();
+    assert_eq!(admin_due_now, 1);
+    let fake = Arc::new(Scripted::default());
+    deliver_all(store.clone(), fake.clone(), config).await;
+    assert_eq!(
+        fake.kinds(),
+        ["eligibility_check"],
+        "the upsert is not sent again"
+    );
+    assert_eq!(store.pending(), 0);
 }
