@@ -5,7 +5,8 @@
 //          "delivery": "standard" | "batching"}
 // stdout: the last line is `REPORT <json>`: {"version", "browser", "page_url",
 //         "results": [{"method", "messageId", "delivered"}],
-//         "posts": [{"path", "status", "messageIds", "body"}],
+//         "posts": [{"path", "status", "messageIds", "body"}] (the events' POSTs),
+//         "metrics": [{"status", "invokes"}] (its usage counters' POSTs, to /v1/m),
 //         "console": [...], "outside": [...], "failed": [...]}
 //
 // Nothing may leave 127.0.0.1: Chromium resolves no other host, every other request is
@@ -46,21 +47,22 @@ function staticServer() {
 // done with it (standard delivery: once its POST was answered).
 async function inPage(cfg) {
   const { AnalyticsBrowser } = window.AnalyticsNext;
+  // Where this service is, as Segment documents for a proxy: analytics.js sends events
+  // there, and its own usage counters too (to `/v1/m`).
+  const segmentIo = { apiHost: cfg.apiHost, protocol: 'http' };
   const settings = {
     writeKey: cfg.writeKey,
     // Given here, so analytics.js does not fetch them from Segment's CDN.
     cdnSettings: {
-      integrations: {
-        'Segment.io': { apiKey: cfg.writeKey, apiHost: cfg.apiHost, protocol: 'http' },
-      },
+      integrations: { 'Segment.io': { apiKey: cfg.writeKey, ...segmentIo } },
+      // The counters go every 30 s by default: soon here, for the test to see them.
+      metrics: { flushTimer: cfg.delivery === 'standard' ? 100 : 30000 },
     },
   };
-  const options = {};
+  const options = { integrations: { 'Segment.io': segmentIo } };
   if (cfg.delivery === 'batching') {
     // Nothing is sent until the page is hidden.
-    options.integrations = {
-      'Segment.io': { deliveryStrategy: { strategy: 'batching', config: { size: 100, timeout: 600000 } } },
-    };
+    segmentIo.deliveryStrategy = { strategy: 'batching', config: { size: 100, timeout: 600000 } };
   }
   const [analytics] = await AnalyticsBrowser.load(settings, options);
   // One after the other, so that the server has the identify's email before the others.
@@ -97,6 +99,7 @@ async function main() {
     outside: [],
     failed: [],
     posts: [],
+    metrics: [],
   };
   try {
     const page = await browser.newPage();
@@ -117,8 +120,14 @@ async function main() {
     );
     const toIngest = (response) =>
       response.request().method() === 'POST' && new URL(response.url()).port === ingest.port;
+    const isMetrics = (response) => toIngest(response) && new URL(response.url()).pathname === '/v1/m';
     page.on('response', (response) => {
       if (!toIngest(response)) return;
+      if (isMetrics(response)) {
+        const series = JSON.parse(response.request().postData()).series;
+        report.metrics.push({ status: response.status(), invokes: series.filter((s) => s.metric === 'analytics_js.invoke').length });
+        return;
+      }
       const body = JSON.parse(response.request().postData() || '{}');
       const events = body.batch || [body];
       report.posts.push({
@@ -131,8 +140,14 @@ async function main() {
 
     await page.goto(`${origin}/pricing?plan=pro`, { waitUntil: 'load' });
     const cfg = { writeKey: plan.write_key, apiHost: `127.0.0.1:${ingest.port}/v1`, delivery: plan.delivery };
-    Object.assign(report, await page.evaluate(inPage, cfg));
-    if (plan.delivery === 'batching') {
+    if (plan.delivery === 'standard') {
+      // Once the counters of all three calls are sent, analytics.js sends nothing more.
+      const invokes = () => report.metrics.reduce((sum, m) => sum + m.invokes, 0);
+      const counted = page.waitForResponse((r) => isMetrics(r) && invokes() >= 3);
+      Object.assign(report, await page.evaluate(inPage, cfg));
+      await counted;
+    } else {
+      Object.assign(report, await page.evaluate(inPage, cfg));
       // Hiding the page (another tab to the front) flushes the batch, with keepalive, as
       // when a visitor leaves. (Leaving for real sends the same request, but from a
       // document puppeteer no longer watches, nor intercepts.)
