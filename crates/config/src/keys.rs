@@ -84,11 +84,13 @@ impl Key {
         flag_name(self.name)
     }
 
-    /// The flag's help: the sentence and the default.
+    /// The flag's help: the sentence (without its full stop, as clap shows doc comments)
+    /// and the default.
     pub fn flag_help(&self) -> String {
+        let help = self.help.trim().trim_end_matches('.');
         match self.default {
-            Some(default) => format!("{} [default: {default}]", self.help.trim()),
-            None => self.help.trim().to_string(),
+            Some(default) => format!("{help} [default: {default}]"),
+            None => help.to_string(),
         }
     }
 }

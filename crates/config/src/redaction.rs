@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml::Value;
 
 use crate::keys::{Key, Show, KEYS};
-use crate::Config;
+use crate::{Config, SourceConfig};
 
 const REDACTED: &str = "<redacted>";
 
@@ -77,16 +77,30 @@ fn redact(value: Value) -> Value {
 
 impl Key {
     /// What `--print-config` shows for this key: one value when top-level, one per
-    /// source (that has it) otherwise; redacted when secret.
+    /// source (that has it) otherwise.
     pub fn shown(&self, config: &Config) -> Vec<Value> {
-        let values: Vec<Value> = match self.show {
-            Show::Top(get) => get(config).into_iter().collect(),
-            Show::Source(get) => config.sources.iter().filter_map(get).collect(),
-        };
-        match self.secret {
-            true => values.into_iter().map(redact).collect(),
-            false => values,
+        match self.show {
+            Show::Top(_) => self.shown_in(config, None).into_iter().collect(),
+            Show::Source(_) => config
+                .sources
+                .iter()
+                .filter_map(|s| self.shown_in(config, Some(s)))
+                .collect(),
         }
+    }
+
+    /// The value shown at the top level (`source` is `None`) or in a source's table;
+    /// redacted when secret.
+    fn shown_in(&self, config: &Config, source: Option<&SourceConfig>) -> Option<Value> {
+        let value = match (self.show, source) {
+            (Show::Top(get), None) => get(config),
+            (Show::Source(get), Some(source)) => get(source),
+            _ => None,
+        }?;
+        Some(match self.secret {
+            true => redact(value),
+            false => value,
+        })
     }
 }
 
@@ -94,34 +108,22 @@ impl Config {
     /// The effective configuration as TOML, with every secret replaced by `<redacted>`.
     pub fn redacted_toml(&self) -> String {
         let mut top = toml::Table::new();
-        let mut sources: Vec<toml::Table> = self
-            .sources
-            .iter()
-            .map(|s| {
-                toml::Table::from_iter([("name".into(), Value::String(s.source.name.clone()))])
-            })
-            .collect();
-        for key in KEYS {
-            let shown = |value| match key.secret {
-                true => redact(value),
-                false => value,
-            };
-            match key.show {
-                Show::Top(get) => {
-                    if let Some(value) = get(self) {
-                        top.insert(key.name.into(), shown(value));
-                    }
-                }
-                Show::Source(get) => {
-                    for (table, source) in sources.iter_mut().zip(&self.sources) {
-                        if let Some(value) = get(source) {
-                            table.insert(key.name.into(), shown(value));
-                        }
-                    }
+        let mut sources = Vec::with_capacity(self.sources.len());
+        for source in &self.sources {
+            let mut table = toml::Table::new();
+            table.insert("name".into(), Value::String(source.source.name.clone()));
+            for key in KEYS {
+                if let Some(value) = key.shown_in(self, Some(source)) {
+                    table.insert(key.name.into(), value);
                 }
             }
+            sources.push(Value::Table(table));
         }
-        let sources = sources.into_iter().map(Value::Table).collect();
+        for key in KEYS {
+            if let Some(value) = key.shown_in(self, None) {
+                top.insert(key.name.into(), value);
+            }
+        }
         top.insert("sources".into(), Value::Array(sources));
         toml::to_string(&top).unwrap_or_default()
     }
