@@ -192,8 +192,11 @@ impl Values {
         let listen = self.address(&key::listen)?;
         let data_dir = self.path(&key::data_dir)?;
         let log_format = match self.choice(&key::log_format)? {
+            "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            _ => LogFormat::Text,
+            other => {
+                return Err(self.invalid(&key::log_format, format!("`{other}` is not handled")))
+            }
         };
         let max_event_bytes = self.usize(&key::max_event_bytes)?;
         let batch = &key::max_batch_bytes;
