@@ -5,7 +5,10 @@
 //! - the published Python client `segment-analytics-python`, one virtualenv per version
 //!   under `target/pyclients/<version>` (`crates/host/tests/clients_python.rs`);
 //! - the published Node.js clients pinned by `crates/host/tests/clients/node/package-lock.json`
-//!   (`crates/host/tests/clients_node.rs`).
+//!   (`crates/host/tests/clients_node.rs`);
+//! - analytics.js and puppeteer-core pinned by
+//!   `crates/host/tests/clients/browser/package-lock.json` (`crates/host/tests/clients_browser.rs`;
+//!   Chromium itself is a Debian package, which `.ci/run` installs).
 
 use std::fs;
 use std::path::Path;
@@ -13,7 +16,11 @@ use std::process::Command;
 
 /// The `segment-analytics-python` versions the Python client tests drive.
 const PYTHON_CLIENT_VERSIONS: &[&str] = &["2.3.4", "2.4.0"];
-const NODE_CLIENTS: &str = "crates/host/tests/clients/node";
+/// The directories where `npm ci` installs what their lock file pins.
+const NODE_DIRS: &[&str] = &[
+    "crates/host/tests/clients/node",
+    "crates/host/tests/clients/browser",
+];
 /// Written after `npm ci`: the lock file it installed, to know when to install again.
 const NODE_STAMP: &str = "node_modules/.installed-lock.json";
 
@@ -21,7 +28,10 @@ pub fn run(root: &Path) -> Result<(), String> {
     for version in PYTHON_CLIENT_VERSIONS {
         python_client(root, version)?;
     }
-    node_clients(&root.join(NODE_CLIENTS))
+    for dir in NODE_DIRS {
+        npm_ci(&root.join(dir))?;
+    }
+    Ok(())
 }
 
 fn python_client(root: &Path, version: &str) -> Result<(), String> {
@@ -49,7 +59,7 @@ fn python_client(root: &Path, version: &str) -> Result<(), String> {
     command(&pip, &["install", "--quiet", &requirement], root)
 }
 
-fn node_clients(dir: &Path) -> Result<(), String> {
+fn npm_ci(dir: &Path) -> Result<(), String> {
     let lock = fs::read(dir.join("package-lock.json"))
         .map_err(|e| format!("cannot read {}/package-lock.json: {e}", dir.display()))?;
     if fs::read(dir.join(NODE_STAMP)).is_ok_and(|stamp| stamp == lock) {

@@ -4,15 +4,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use inmoment_core::{Event, MappingError, Settings, SkipReason};
+use inmoment_core::{Event, MappingError, SkipReason};
 
-/// One configured source: a write key's label (safe to log; the key itself never is) and
-/// the InMoment account its events go to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    pub name: String,
-    pub settings: Settings,
-}
+/// One configured source (defined with the configuration).
+pub use inmoment_config::Source;
 
 /// What became of one event of an accepted request.
 #[derive(Debug, Clone, PartialEq, Eq)]

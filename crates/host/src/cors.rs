@@ -1,15 +1,20 @@
 //! CORS for the tracking endpoints, so analytics.js on a web page of another origin can
 //! post events: it sends `Authorization: Basic`, which makes the browser ask first
-//! (a preflight). Health, metrics and every other path get no CORS headers.
+//! (a preflight), and `X-Retry-Count` when it sends an event again. Health, metrics and
+//! every other path get no CORS headers.
 
 use std::time::Duration;
 
 use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::AllowedOrigins;
+
+/// analytics.js numbers its retries with it: a preflight that did not allow it would fail
+/// every retry.
+const X_RETRY_COUNT: HeaderName = HeaderName::from_static("x-retry-count");
 
 /// How long a browser may reuse a preflight answer (Chromium caps it at 2 hours).
 const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(7200);
@@ -24,7 +29,7 @@ pub fn layer(origins: &AllowedOrigins) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::POST, Method::OPTIONS])
-        .allow_headers([AUTHORIZATION, CONTENT_TYPE, CONTENT_ENCODING])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE, CONTENT_ENCODING, X_RETRY_COUNT])
         .max_age(PREFLIGHT_MAX_AGE)
 }
 

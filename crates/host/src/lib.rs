@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub mod cli;
+/// The configuration (the `inmoment-config` crate), kept at this path for `crate::config::…`.
 pub mod config;
 pub mod connections;
 pub mod cors;

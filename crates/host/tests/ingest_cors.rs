@@ -33,7 +33,13 @@ async fn a_preflight_is_answered_with_what_analytics_js_needs() {
             .header("access-control-allow-headers")
             .unwrap()
             .to_ascii_lowercase();
-        for needed in ["authorization", "content-type", "content-encoding"] {
+        // X-Retry-Count: analytics.js's header on a retry.
+        for needed in [
+            "authorization",
+            "content-type",
+            "content-encoding",
+            "x-retry-count",
+        ] {
             assert!(headers.contains(needed), "{headers}");
         }
         assert_eq!(reply.header("access-control-max-age"), Some("7200"));

@@ -72,6 +72,27 @@ async fn batch_and_import_and_b_take_the_batch_envelope() {
     assert_eq!(acceptor.events().len(), 6);
 }
 
+/// analytics.js posts its usage counters to `/v1/m` of the host it sends events to, with
+/// no write key; a 404 there would be an error in the page's console.
+#[tokio::test]
+async fn analytics_js_usage_counters_are_taken_and_dropped() {
+    let acceptor = memory();
+    let server = Server::start(config(), acceptor.clone()).await;
+    let counters = br#"{"series":[{"type":"Counter","metric":"analytics_js.invoke","value":1,"tags":{"type":"track","library":"analytics.js","library_version":"npm:next-1.84.3"}}]}"#;
+    for path in ["/v1/m", "//v1/m"] {
+        let reply = server
+            .post(path, &[("Content-Type", "text/plain")], counters)
+            .await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        assert_eq!(reply.json(), json!({"success": true}));
+    }
+    let huge = vec![b' '; config().max_event_bytes + 1];
+    let reply = server.post("/v1/m", &[], &huge).await;
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert_eq!(reply.json()["limit"], "max_event_bytes");
+    assert!(acceptor.events().is_empty());
+}
+
 #[tokio::test]
 async fn a_doubled_leading_slash_is_served() {
     let acceptor = memory();

@@ -33,6 +33,11 @@ pub fn single(mut results: Vec<ItemResult>) -> Response {
     }
 }
 
+/// A request that carries no event, taken: `200 {"success": true}`.
+pub fn ok() -> Response {
+    success(None)
+}
+
 /// A batch request: 200 with one result per event, whatever became of each. A rejection
 /// whose code, path and message repeat an earlier one's names that one (`same_as`)
 /// instead of repeating the message, so the answer stays proportional to the request.

@@ -1,6 +1,6 @@
 //! The endpoints, in the shape of Segment's HTTP Tracking API: one path per call type
 //! (the type comes from the path), the batch paths, analytics.js's one-letter paths and
-//! the webhook. Each is also served under a doubled leading slash (`//v1/track`), which
+//! its usage counters, and the webhook. Each is also served under a doubled leading slash (`//v1/track`), which
 //! a Rust client configured with a trailing `/` on its host sends.
 
 use axum::body::Body;
@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
     for path in BATCH_PATHS {
         router = both(router, path, post(batch_handler));
     }
+    router = both(router, "/v1/m", post(usage_counters));
     both(router, "/v1/webhook", post(webhook::receive))
 }
 
@@ -102,6 +103,19 @@ async fn single(
         }],
     };
     Ok(respond::single(state.submit(submission).await?))
+}
+
+/// analytics.js posts its own usage counters (`{"series": [...]}`, without a write key) to
+/// `/m` of the host it sends events to, every 30 s while it has some. They are no events:
+/// read (within the event size limit) and dropped, answered 200 so that the page logs no
+/// error.
+async fn usage_counters(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let config = &state.config;
+    let limit = Limit::event(config.max_event_bytes);
+    match body::read(body, &headers, limit, config.request_timeout).await {
+        Ok(_) => respond::ok(),
+        Err(error) => respond::refuse(error),
+    }
 }
 
 async fn batch_handler(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {

@@ -1,7 +1,8 @@
 //! Shared by the tests that drive the real `inmoment-destination` binary as a separate
-//! process (`clients_python.rs`, `clients_node.rs`, `crash_ingest.rs`): start it on a free port with a
-//! temporary data dir, wait for `/healthz`, SIGKILL it, read its SQLite store read-only,
-//! and list what the in-process InMoment sandbox received.
+//! process (`clients_python.rs`, `clients_node.rs`, `clients_browser.rs`,
+//! `crash_ingest.rs`): start it on a free port with a temporary data dir, wait for
+//! `/healthz`, SIGKILL it, read its SQLite store read-only, and list what the in-process
+//! InMoment sandbox received.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
