@@ -434,7 +434,7 @@ keys! {
             example: "500000",
             show: Show::Top(|c| int(c.dedup_max_ids)),
         }
-        /// Undelivered calls above which ingest answers 503.
+        /// Events waiting for delivery above which ingest answers 503.
         max_pending_calls: String {
             kind: Kind::Number { min: 1 },
             default: Some("1000000"),

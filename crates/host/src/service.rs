@@ -97,8 +97,7 @@ pub async fn run<D: Deliver>(
     let metrics = Arc::new(Metrics::new());
     metrics.queue_depth(store.pending());
     let observer = Arc::new(MetricsObserver(metrics.clone()));
-    let engine = Engine::new(store.clone(), deliver, observer, delivery)
-        .map_err(|e| format!("data_dir `{}`: {e}", config.data_dir.display()))?;
+    let engine = Engine::new(store.clone(), deliver, observer, delivery);
 
     let (stop, stopped) = watch::channel(false);
     let (served, served_rx) = oneshot::channel::<()>();

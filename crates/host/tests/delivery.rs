@@ -144,7 +144,7 @@ async fn accept(store: &Store, events: Vec<Event>) {
 /// Runs the engine until the store has no pending events (or 10 s pass), then stops it.
 async fn deliver_all(store: Arc<Store>, fake: Arc<Scripted>, config: DeliveryConfig) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let engine = Engine::new(store.clone(), fake, Arc::new(NoObserver), config).unwrap();
+    let engine = Engine::new(store.clone(), fake, Arc::new(NoObserver), config);
     let task = tokio::spawn(engine.run(async move {
         let _ = stop_rx.await;
     }));
@@ -315,8 +315,7 @@ async fn a_restart_resumes_the_persisted_retry_schedule() {
             vec![retry(Some(Duration::from_millis(300)))],
         )]));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let engine =
-            Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config()).unwrap();
+        let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config());
         let task = tokio::spawn(engine.run(async move {
             let _ = stop_rx.await;
         }));
@@ -366,7 +365,7 @@ async fn shutdown_lets_in_flight_attempts_finish_and_starts_nothing_new() {
         ..Scripted::default()
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config()).unwrap();
+    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config());
     let task = tokio::spawn(engine.run(async move {
         let _ = stop_rx.await;
     }));
@@ -413,7 +412,7 @@ async fn replayed_dead_letters_are_delivered() {
     assert_eq!(replayed, 1);
     let fake = Arc::new(Scripted::default());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config()).unwrap();
+    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config());
     let task = tokio::spawn(engine.run(async move {
         let _ = stop_rx.await;
     }));
@@ -444,7 +443,7 @@ async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back
         max_elapsed: Duration::from_secs(60),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config).unwrap();
+    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config);
     let task = tokio::spawn(engine.run(async move {
         let _ = stop_rx.await;
     }));
@@ -532,8 +531,7 @@ async fn a_restart_between_an_events_calls_resumes_after_the_settled_ones() {
             fake.clone(),
             Arc::new(NoObserver),
             config.clone(),
-        )
-        .unwrap();
+        );
         let task = tokio::spawn(engine.run(async move {
             let _ = stop_rx.await;
         }));

@@ -96,7 +96,7 @@ async fn deliver_all(store: &Arc<Store>, capture: &Arc<Capture>) {
     for name in ["web", "mobile"] {
         config.sources.insert(name.into(), source(name).settings);
     }
-    let engine = Engine::new(store.clone(), capture.clone(), Arc::new(NoObserver), config).unwrap();
+    let engine = Engine::new(store.clone(), capture.clone(), Arc::new(NoObserver), config);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(engine.run(async move {
         let _ = stopped.await;

@@ -57,8 +57,7 @@ async fn deliver_all(store: &Arc<Store>) {
         Arc::new(AlwaysOk),
         Arc::new(NoObserver),
         config,
-    )
-    .unwrap();
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(engine.run(async move {
         let _ = stopped.await;

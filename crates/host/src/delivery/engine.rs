@@ -22,7 +22,7 @@ use inmoment_core::Settings;
 use super::attempt::{Attempt, Deliver, DeliveryObserver};
 use super::backoff::{Backoff, Jitter};
 use super::prepare::{prepare, Job, Mapping};
-use crate::store::{DeadCall, PendingRow, Reader, Settlement, Store};
+use crate::store::{DeadCall, Journal, PendingRow, Settlement};
 
 /// How the engine paces itself.
 #[derive(Debug, Clone)]
@@ -78,8 +78,7 @@ struct Done {
 
 /// Runs delivery until shutdown; see the module docs.
 pub struct Engine<D: Deliver> {
-    store: Arc<Store>,
-    reader: Reader,
+    store: Arc<dyn Journal>,
     deliver: Arc<D>,
     observer: Arc<dyn DeliveryObserver>,
     config: DeliveryConfig,
@@ -102,16 +101,14 @@ pub struct Engine<D: Deliver> {
 
 impl<D: Deliver> Engine<D> {
     pub fn new(
-        store: Arc<Store>,
+        store: Arc<dyn Journal>,
         deliver: Arc<D>,
         observer: Arc<dyn DeliveryObserver>,
         config: DeliveryConfig,
-    ) -> rusqlite::Result<Engine<D>> {
-        let reader = store.reader()?;
+    ) -> Engine<D> {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        Ok(Engine {
+        Engine {
             store,
-            reader,
             deliver,
             observer,
             config,
@@ -127,7 +124,7 @@ impl<D: Deliver> Engine<D> {
             jitter: Jitter::from_clock(),
             done_tx,
             done_rx,
-        })
+        }
     }
 
     /// Delivers until `shutdown` resolves, then lets in-flight attempts finish within the
@@ -137,7 +134,7 @@ impl<D: Deliver> Engine<D> {
         let mut rescan = tokio::time::interval(self.config.rescan_every);
         rescan.tick().await;
         loop {
-            self.fill();
+            self.fill().await;
             let has_room = self.in_flight < self.config.max_in_flight;
             let paused = self.paused_until_ms > now_ms();
             let resume_at = instant_at(self.paused_until_ms);
@@ -147,13 +144,13 @@ impl<D: Deliver> Engine<D> {
                 biased;
                 () = &mut shutdown => break,
                 Some(done) = self.done_rx.recv() => self.settle(done).await,
-                () = sleep_until(next_timer.unwrap_or_else(far_future)), if has_room && next_timer.is_some() => self.wake_due(),
+                () = sleep_until(next_timer.unwrap_or_else(far_future)), if has_room && next_timer.is_some() => self.wake_due().await,
                 () = store.new_work(), if self.at_end && !paused => self.at_end = false,
                 () = sleep_until(resume_at), if paused => {}
                 _ = rescan.tick() => {
                     self.cursor = 0;
                     self.at_end = false;
-                    self.report_dead_letters();
+                    self.report_dead_letters().await;
                 }
             }
         }
@@ -161,12 +158,16 @@ impl<D: Deliver> Engine<D> {
     }
 
     /// Reads forward and dispatches until the scan reaches the end or there is no room.
-    fn fill(&mut self) {
+    async fn fill(&mut self) {
         if self.paused_until_ms > now_ms() {
             return;
         }
         while !self.at_end && self.in_flight < self.config.max_in_flight {
-            let rows = match self.reader.scan_after(self.cursor, self.config.scan_batch) {
+            let rows = match self
+                .store
+                .scan_after(self.cursor, self.config.scan_batch)
+                .await
+            {
                 Ok(rows) => rows,
                 Err(error) => {
                     tracing::error!(%error, "Could not read pending calls; retrying shortly.");
@@ -188,13 +189,13 @@ impl<D: Deliver> Engine<D> {
                     busy.last_skipped = busy.last_skipped.max(row.id);
                     continue;
                 }
-                self.start(key, row);
+                self.start(key, row).await;
             }
         }
     }
 
     /// Starts the user's head row now (its next call), or waits for its retry time.
-    fn start(&mut self, key: UserKey, row: PendingRow) {
+    async fn start(&mut self, key: UserKey, row: PendingRow) {
         if self.stopping {
             return;
         }
@@ -211,7 +212,7 @@ impl<D: Deliver> Engine<D> {
             registry: self.store.registry(),
             sources: &self.config.sources,
         };
-        let job = match prepare(row, &mapping, &self.reader) {
+        let job = match prepare(row, &mapping, &*self.store).await {
             Ok(job) => job,
             Err(error) => {
                 tracing::error!(%error, "Could not read a user's state; retrying in a second.");
@@ -235,7 +236,7 @@ impl<D: Deliver> Engine<D> {
         });
     }
 
-    fn wake_due(&mut self) {
+    async fn wake_due(&mut self) {
         let now = now_ms();
         while self.in_flight < self.config.max_in_flight {
             let Some((ms, key)) = self.timers.first().cloned() else {
@@ -245,19 +246,23 @@ impl<D: Deliver> Engine<D> {
                 return;
             }
             self.timers.remove(&(ms, key.clone()));
-            self.advance(key);
+            self.advance(key).await;
         }
     }
 
     /// Starts a busy user's oldest pending row (the head again, for its next call or a
     /// retry, else the next one the scan skipped); a user with none left is no longer busy.
-    fn advance(&mut self, key: UserKey) {
+    async fn advance(&mut self, key: UserKey) {
         let Some(busy) = self.busy.get(&key).copied() else {
             return;
         };
         let upto = busy.head.max(busy.last_skipped);
-        match self.reader.next_of_user(&key.0, &key.1, busy.head, upto) {
-            Ok(Some(row)) => self.start(key, row),
+        match self
+            .store
+            .next_of_user(&key.0, &key.1, busy.head, upto)
+            .await
+        {
+            Ok(Some(row)) => self.start(key, row).await,
             Ok(None) => {
                 self.busy.remove(&key);
             }
@@ -312,7 +317,7 @@ impl<D: Deliver> Engine<D> {
         }
         self.observer.queue_depth(self.store.pending());
         if any_dead {
-            self.report_dead_letters();
+            self.report_dead_letters().await;
         }
         for (key, retry_at) in next {
             match retry_at {
@@ -321,7 +326,7 @@ impl<D: Deliver> Engine<D> {
                 }
                 None => {
                     if self.in_flight < self.config.max_in_flight {
-                        self.advance(key);
+                        self.advance(key).await;
                     } else {
                         self.timers.insert((now, key));
                     }
@@ -468,8 +473,8 @@ impl<D: Deliver> Engine<D> {
         }
     }
 
-    fn report_dead_letters(&self) {
-        match self.reader.dead_letter_count() {
+    async fn report_dead_letters(&self) {
+        match self.store.dead_letter_count().await {
             Ok(count) => self.observer.dead_letters(count),
             Err(error) => tracing::warn!(%error, "Could not count dead letters."),
         }

@@ -10,7 +10,7 @@ use inmoment_core::{
     map_event_owned, Event, InMomentCall, Registry, Settings, SkipReason, UserState,
 };
 
-use crate::store::{PendingRow, Reader, StateUpdate};
+use crate::store::{Journal, JournalError, PendingRow, StateUpdate};
 
 /// One row made ready: its next call, or nothing left to send.
 #[derive(Debug, Clone)]
@@ -52,7 +52,11 @@ pub struct Mapping<'a> {
 }
 
 /// Prepares `row`; an error is a failed read of the user's state (try again later).
-pub fn prepare(row: PendingRow, mapping: &Mapping<'_>, reader: &Reader) -> rusqlite::Result<Job> {
+pub async fn prepare(
+    row: PendingRow,
+    mapping: &Mapping<'_>,
+    journal: &dyn Journal,
+) -> Result<Job, JournalError> {
     let mut job = Job {
         id: row.id,
         source: row.source,
@@ -102,7 +106,7 @@ pub fn prepare(row: PendingRow, mapping: &Mapping<'_>, reader: &Reader) -> rusql
         ));
         return Ok(job);
     };
-    let before = persisted(reader.user_state(&job.source, &job.user_key)?);
+    let before = persisted(journal.user_state(&job.source, &job.user_key).await?);
     // The event is given away: the handler moves its properties instead of copying.
     let output = match map_event_owned(mapping.registry, event, before.clone(), settings) {
         Ok(output) => output,

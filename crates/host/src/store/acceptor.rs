@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use inmoment_core::dispatch::check_stateless;
-use inmoment_core::{Event, Registry};
+use inmoment_core::{Event, Registry, UserState};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::dedup::SeenIndex;
-use super::reader::Reader;
+use super::journal::{Journal, JournalError};
+use super::reader::{PendingRow, Reader};
 use super::schema;
 use super::writer::{Command, Entry, Settlement, Shared, StoreConfig, StoreError, Writer};
 use crate::accept::{AcceptError, Acceptor, EventOutcome, Source};
@@ -32,6 +33,8 @@ pub struct Store {
     max_pending: u64,
     writer: Mutex<Option<JoinHandle<()>>>,
     database_path: PathBuf,
+    /// The read connection delivery uses (WAL lets it read while the writer commits).
+    delivery_reader: Mutex<Reader>,
 }
 
 impl Store {
@@ -55,6 +58,7 @@ impl Store {
         }
         let pending = schema::pending(&conn).map_err(sqlite)?;
         let seen = SeenIndex::load(&conn).map_err(sqlite)?;
+        let delivery_reader = Reader::open(&path).map_err(sqlite)?;
 
         let shared = Arc::new(Shared::default());
         shared
@@ -77,17 +81,13 @@ impl Store {
             max_pending,
             writer: Mutex::new(Some(handle)),
             database_path: path,
+            delivery_reader: Mutex::new(delivery_reader),
         })
     }
 
     /// Events (and replayed calls) stored and not yet fully delivered or dead-lettered.
     pub fn pending(&self) -> u64 {
         self.shared.pending.load(Ordering::Relaxed)
-    }
-
-    /// The handlers events are checked with (and delivery maps them with).
-    pub fn registry(&self) -> &Registry {
-        &self.registry
     }
 
     /// Stops taking requests, lets the writer finish the queued ones, and waits for it.
@@ -102,21 +102,30 @@ impl Store {
     }
 
     /// Records delivery results; returns once they are committed.
-    pub async fn settle(&self, updates: Vec<Settlement>) -> Result<(), String> {
-        let sender = self.sender().ok_or("the store is closed")?;
+    pub async fn settle(&self, updates: Vec<Settlement>) -> Result<(), JournalError> {
+        let closed = || JournalError::Write("the store is closed".into());
+        let sender = self.sender().ok_or_else(closed)?;
         let (reply, answer) = oneshot::channel();
         sender
             .send(Command::Settle { updates, reply })
             .await
-            .map_err(|_| "the store is closed".to_string())?;
+            .map_err(|_| closed())?;
         answer
             .await
-            .map_err(|_| "the store is closed".to_string())?
+            .map_err(|_| closed())?
+            .map_err(JournalError::Write)
     }
 
-    /// Resolves after a commit that appended events.
-    pub async fn new_work(&self) {
-        self.shared.new_work.notified().await;
+    /// Runs `read` on delivery's read connection.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&Reader) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let reader = self
+            .delivery_reader
+            .lock()
+            .map_err(|_| JournalError::Read("the read connection failed earlier".into()))?;
+        read(&reader).map_err(|e| JournalError::Read(e.to_string()))
     }
 
     /// A new read connection (for delivery and inspection).
@@ -146,6 +155,48 @@ impl Store {
             });
         }
         None
+    }
+}
+
+/// SQLite reads are short (an indexed point or range read), so they run on the calling task.
+#[async_trait]
+impl Journal for Store {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn pending(&self) -> u64 {
+        Store::pending(self)
+    }
+
+    async fn new_work(&self) {
+        self.shared.new_work.notified().await;
+    }
+
+    async fn scan_after(&self, cursor: i64, limit: usize) -> Result<Vec<PendingRow>, JournalError> {
+        self.read(|r| r.scan_after(cursor, limit))
+    }
+
+    async fn next_of_user(
+        &self,
+        source: &str,
+        user_key: &str,
+        from: i64,
+        upto: i64,
+    ) -> Result<Option<PendingRow>, JournalError> {
+        self.read(|r| r.next_of_user(source, user_key, from, upto))
+    }
+
+    async fn user_state(&self, source: &str, user_key: &str) -> Result<UserState, JournalError> {
+        self.read(|r| r.user_state(source, user_key))
+    }
+
+    async fn settle(&self, updates: Vec<Settlement>) -> Result<(), JournalError> {
+        Store::settle(self, updates).await
+    }
+
+    async fn dead_letter_count(&self) -> Result<u64, JournalError> {
+        self.read(Reader::dead_letter_count)
     }
 }
 

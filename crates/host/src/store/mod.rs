@@ -8,11 +8,13 @@
 mod acceptor;
 mod admin;
 mod dedup;
+mod journal;
 mod reader;
 mod schema;
 mod writer;
 
 pub use acceptor::Store;
 pub use admin::{Admin, Replayed, Selection};
+pub use journal::{Journal, JournalError};
 pub use reader::{DeadLetter, PendingRow, Reader, SourceStats};
 pub use writer::{DeadCall, Settlement, StateUpdate, StoreConfig, StoreError};
