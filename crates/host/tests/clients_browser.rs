@@ -19,12 +19,13 @@ mod clients;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use inmoment_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
-use clients::{checks, param, run_driver, wait_until, ServerProcess, StoreView, TempDir, TOKEN};
+use clients::{
+    checks, param, run_node_report, wait_until, ServerProcess, StoreView, TempDir, TOKEN,
+};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const ANALYTICS_NEXT: &str = "1.84.3";
@@ -50,22 +51,7 @@ async fn drive(server: &ServerProcess, delivery: &str) -> Value {
     );
     let plan = json!({"ingest": server.base_url(), "write_key": clients::WRITE_KEY,
                       "chromium": CHROMIUM, "delivery": delivery});
-    let mut command = Command::new("node");
-    command.arg(dir.join("drive.js")).current_dir(&dir);
-    let output = run_driver(command, plan.to_string()).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the browser driver failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    let line = stdout
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix("REPORT "))
-        .unwrap_or_else(|| panic!("no report from the driver:\n{stdout}\n{stderr}"));
-    let report: Value = serde_json::from_str(line).unwrap();
+    let report = run_node_report(&dir, "drive.js", &plan).await;
     assert_eq!(
         report["version"], ANALYTICS_NEXT,
         "wrong analytics-next installed"

@@ -11,13 +11,12 @@
 mod clients;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use inmoment_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
 use clients::{
-    checks, param, run_driver, wait_until, ServerProcess, StoreView, TempDir, TOKEN, WRITE_KEY,
+    checks, param, run_node_report, wait_delivered, ServerProcess, StoreView, TempDir, WRITE_KEY,
 };
 
 fn node_dir() -> PathBuf {
@@ -35,22 +34,7 @@ async fn drive(plan: Value) -> Value {
         "the Node clients are not installed in {}: run `cargo xtask prepare`",
         dir.display()
     );
-    let mut command = Command::new("node");
-    command.arg(dir.join("drive.js")).current_dir(&dir);
-    let output = run_driver(command, plan.to_string()).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the Node driver failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    let line = stdout
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix("REPORT "))
-        .unwrap_or_else(|| panic!("no report from the driver:\n{stdout}\n{stderr}"));
-    serde_json::from_str(line).unwrap()
+    run_node_report(&dir, "drive.js", &plan).await
 }
 
 fn plan(sdk: &str, server: &ServerProcess, calls: Vec<Value>) -> Value {
@@ -102,19 +86,8 @@ async fn assert_stored_and_delivered(dir: &Path, sandbox: &Sandbox, ids: &[Strin
     let seen = StoreView::open(dir).seen();
     let missing: Vec<&String> = ids.iter().filter(|id| !seen.contains(*id)).collect();
     assert!(missing.is_empty(), "not stored: {missing:?}");
-    let store = StoreView::open(dir);
-    let n = ids.len();
-    wait_until(&format!("{n} eligibility checks delivered"), || {
-        store.pending() == 0 && checks(sandbox).len() >= n
-    })
-    .await;
+    wait_delivered(dir, sandbox, ids.len()).await;
     let checks = checks(sandbox);
-    assert_eq!(checks.len(), n);
-    assert!(checks.iter().all(|c| c.status == 200));
-    assert!(checks
-        .iter()
-        .all(|c| param(c, "account_token") == Some(TOKEN)));
-    assert_eq!(store.dead_letters(), 0);
     let identify = checks
         .iter()
         .find(|c| param(c, "external_id") == Some("u-1") && param(c, "event_name").is_none())

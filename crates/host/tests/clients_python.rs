@@ -18,8 +18,7 @@ use inmoment_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
 use clients::{
-    checks, metric, param, run_driver, wait_until, ServerProcess, StoreView, TempDir, TOKEN,
-    WRITE_KEY,
+    checks, metric, param, run_driver, wait_delivered, ServerProcess, StoreView, TempDir, WRITE_KEY,
 };
 
 const V2_3_4: &str = "2.3.4";
@@ -142,22 +141,6 @@ fn assert_stored(dir: &Path, ids: &[String]) {
     let seen = StoreView::open(dir).seen();
     let missing: Vec<&String> = ids.iter().filter(|id| !seen.contains(*id)).collect();
     assert!(missing.is_empty(), "not stored: {missing:?}");
-}
-
-/// Waits until the store has no pending call and the sandbox got `n` checks, all 200.
-async fn wait_delivered(dir: &Path, sandbox: &Sandbox, n: usize) {
-    let store = StoreView::open(dir);
-    wait_until(&format!("{n} eligibility checks delivered"), || {
-        store.pending() == 0 && checks(sandbox).len() >= n
-    })
-    .await;
-    let checks = checks(sandbox);
-    assert_eq!(checks.len(), n);
-    assert!(checks.iter().all(|c| c.status == 200));
-    assert!(checks
-        .iter()
-        .all(|c| param(c, "account_token") == Some(TOKEN)));
-    assert_eq!(store.dead_letters(), 0);
 }
 
 async fn start(label: &str) -> (TempDir, Sandbox, ServerProcess) {

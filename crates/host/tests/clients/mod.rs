@@ -303,3 +303,42 @@ pub async fn run_driver(mut command: Command, input: String) -> std::process::Ou
     .await
     .unwrap()
 }
+
+/// Runs a Node.js driver script in `dir` with `plan` on stdin, and returns the JSON of its
+/// last `REPORT <json>` line; the clients log to the console themselves, hence the prefix.
+pub async fn run_node_report(dir: &Path, script: &str, plan: &Value) -> Value {
+    let mut command = Command::new("node");
+    command.arg(dir.join(script)).current_dir(dir);
+    let output = run_driver(command, plan.to_string()).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the driver {script} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("REPORT "))
+        .unwrap_or_else(|| panic!("no report from {script}:\n{stdout}\n{stderr}"));
+    serde_json::from_str(line).unwrap()
+}
+
+/// Waits until the store has nothing pending and the sandbox got `n` eligibility checks;
+/// then checks they are exactly `n`, all answered 200 with the demo account's token, and
+/// that nothing became a dead letter.
+pub async fn wait_delivered(data_dir: &Path, sandbox: &Sandbox, n: usize) {
+    let store = StoreView::open(data_dir);
+    wait_until(&format!("{n} eligibility checks delivered"), || {
+        store.pending() == 0 && checks(sandbox).len() >= n
+    })
+    .await;
+    let checks = checks(sandbox);
+    assert_eq!(checks.len(), n);
+    assert!(checks.iter().all(|c| c.status == 200));
+    assert!(checks
+        .iter()
+        .all(|c| param(c, "account_token") == Some(TOKEN)));
+    assert_eq!(store.dead_letters(), 0);
+}
