@@ -575,3 +575,46 @@ async fn a_restart_between_an_events_calls_resumes_after_the_settled_ones() {
     );
     assert_eq!(store.pending(), 0);
 }
+
+/// An event whose source is no longer configured cannot be mapped: it is parked whole
+/// (`unmapped`, with the reason), the user's later events go on, and once the source is
+/// configured again a replay maps it afresh.
+#[tokio::test]
+async fn an_event_of_a_removed_source_is_parked_and_mapped_again_after_a_replay() {
+    let dir = tempdir();
+    let store = open(&dir);
+    accept(&store, vec![track("m1", "ann")]).await;
+    let mut without_source = config();
+    without_source.sources.clear();
+    let fake = Arc::new(Scripted::default());
+    deliver_all(store.clone(), fake.clone(), without_source).await;
+    assert!(fake.kinds().is_empty(), "nothing can be sent for it");
+    let dead = store.reader().unwrap().dead_letters(10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].kind, "unmapped");
+    assert!(
+        dead[0].reason.contains("source `web` is not configured"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(dead[0].call["messageId"], "m1", "the event itself is kept");
+
+    let replayed = Admin::open(&StoreConfig::new(dir.path()).database_path())
+        .unwrap()
+        .replay(&Selection::All)
+        .unwrap();
+    assert_eq!(replayed, 1);
+    let head = store
+        .reader()
+        .unwrap()
+        .head_of("web", "ann")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        head.kind, "event",
+        "replayed as an event, to be mapped again"
+    );
+    deliver_all(store.clone(), fake.clone(), config()).await;
+    assert_eq!(fake.kinds(), ["eligibility_check"]);
+    assert!(store.reader().unwrap().dead_letters(10).unwrap().is_empty());
+}
