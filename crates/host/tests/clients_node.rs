@@ -16,7 +16,8 @@ use inmoment_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
 use clients::{
-    checks, param, run_node_report, wait_delivered, ServerProcess, StoreView, TempDir, WRITE_KEY,
+    checks, message_ids, param, run_node_report, wait_delivered, ServerProcess, StoreView, TempDir,
+    WRITE_KEY,
 };
 
 fn node_dir() -> PathBuf {
@@ -43,19 +44,6 @@ fn plan(sdk: &str, server: &ServerProcess, calls: Vec<Value>) -> Value {
 
 fn call(method: &str, args: Value) -> Value {
     json!({"method": method, "args": args})
-}
-
-/// The `messageId` of every call, failing if any call did not succeed.
-fn message_ids(report: &Value) -> Vec<String> {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|result| {
-            assert_eq!(result["ok"], true, "a call failed: {report}");
-            result["messageId"].as_str().unwrap().to_string()
-        })
-        .collect()
 }
 
 /// An identify, `tracks` tracks and a page, with ids the test chooses.

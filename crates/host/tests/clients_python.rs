@@ -18,7 +18,8 @@ use inmoment_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
 use clients::{
-    checks, metric, param, run_driver, wait_delivered, ServerProcess, StoreView, TempDir, WRITE_KEY,
+    checks, message_ids, metric, param, run_driver, wait_delivered, ServerProcess, StoreView,
+    TempDir, WRITE_KEY,
 };
 
 const V2_3_4: &str = "2.3.4";
@@ -96,19 +97,6 @@ fn track(user: &str, event: &str) -> Value {
         "track",
         json!({"user_id": user, "event": event, "properties": {"plan": "pro"}}),
     )
-}
-
-/// The `messageId` of every call, failing if any call did not succeed.
-fn message_ids(report: &Value) -> Vec<String> {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|result| {
-            assert_eq!(result["ok"], true, "a call failed: {report}");
-            result["messageId"].as_str().unwrap().to_string()
-        })
-        .collect()
 }
 
 /// The HTTP requests the client made, each answered 200.

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
 use inmoment_host::accept::{Acceptor, Source};
-use inmoment_host::delivery::{Attempt, Backoff, Deliver, DeliveryConfig, Engine, NoObserver};
+use inmoment_host::delivery::{Attempt, Backoff, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
 use inmoment_host::store::{Admin, Selection, Store, StoreConfig};
 use temp::TempDir;
 
+mod engine_support;
 mod temp;
 
 use serde_json::json;
@@ -143,17 +144,7 @@ async fn accept(store: &Store, events: Vec<Event>) {
 
 /// Runs the engine until the store has no pending events (or 10 s pass), then stops it.
 async fn deliver_all(store: Arc<Store>, fake: Arc<Scripted>, config: DeliveryConfig) {
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let engine = Engine::new(store.clone(), fake, Arc::new(NoObserver), config);
-    let task = tokio::spawn(engine.run(async move {
-        let _ = stop_rx.await;
-    }));
-    let started = Instant::now();
-    while store.pending() > 0 && started.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let _ = stop_tx.send(());
-    task.await.unwrap();
+    engine_support::deliver_all(&store, fake, config).await;
 }
 
 fn open(dir: &TempDir) -> Arc<Store> {
@@ -314,17 +305,12 @@ async fn a_restart_resumes_the_persisted_retry_schedule() {
             "m1",
             vec![retry(Some(Duration::from_millis(300)))],
         )]));
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config());
-        let task = tokio::spawn(engine.run(async move {
-            let _ = stop_rx.await;
-        }));
+        let running = engine_support::spawn(&store, fake.clone(), config());
         while fake.attempts("m1").is_empty() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let _ = stop_tx.send(());
-        task.await.unwrap();
+        running.stop().await;
         store.close();
     }
     let store = open(&dir);
@@ -364,16 +350,11 @@ async fn shutdown_lets_in_flight_attempts_finish_and_starts_nothing_new() {
         delay: Duration::from_millis(100),
         ..Scripted::default()
     });
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config());
-    let task = tokio::spawn(engine.run(async move {
-        let _ = stop_rx.await;
-    }));
+    let running = engine_support::spawn(&store, fake.clone(), config());
     while fake.attempts("m1").is_empty() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let _ = stop_tx.send(());
-    task.await.unwrap();
+    running.stop().await;
     assert_eq!(fake.order(), ["m1"]);
     assert_eq!(store.pending(), 1, "m1 settled, m2 left for the next start");
     assert_eq!(
@@ -411,17 +392,12 @@ async fn replayed_dead_letters_are_delivered() {
         .unwrap();
     assert_eq!(replayed, 1);
     let fake = Arc::new(Scripted::default());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config());
-    let task = tokio::spawn(engine.run(async move {
-        let _ = stop_rx.await;
-    }));
+    let running = engine_support::spawn(&store, fake.clone(), config());
     let started = Instant::now();
     while fake.attempts("m1").is_empty() && started.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let _ = stop_tx.send(());
-    task.await.unwrap();
+    running.stop().await;
     assert_eq!(fake.attempts("m1").len(), 1);
     assert!(store.reader().unwrap().dead_letters(10).unwrap().is_empty());
 }
@@ -442,11 +418,7 @@ async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back
         cap: Duration::from_millis(40),
         max_elapsed: Duration::from_secs(60),
     };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let engine = Engine::new(store.clone(), fake.clone(), Arc::new(NoObserver), config);
-    let task = tokio::spawn(engine.run(async move {
-        let _ = stop_rx.await;
-    }));
+    let running = engine_support::spawn(&store, fake.clone(), config);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let tried: std::collections::HashSet<String> = fake.order().into_iter().collect();
     assert!(
@@ -460,8 +432,7 @@ async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back
     while store.pending() > 0 && started.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let _ = stop_tx.send(());
-    task.await.unwrap();
+    running.stop().await;
     assert_eq!(store.pending(), 0, "all delivered once InMoment is back");
 }
 
@@ -525,16 +496,7 @@ async fn a_restart_between_an_events_calls_resumes_after_the_settled_ones() {
                 retry(Some(Duration::from_secs(3600))),
             ],
         )]));
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let engine = Engine::new(
-            store.clone(),
-            fake.clone(),
-            Arc::new(NoObserver),
-            config.clone(),
-        );
-        let task = tokio::spawn(engine.run(async move {
-            let _ = stop_rx.await;
-        }));
+        let running = engine_support::spawn(&store, fake.clone(), config.clone());
         let started = Instant::now();
         while store
             .reader()
@@ -548,8 +510,7 @@ async fn a_restart_between_an_events_calls_resumes_after_the_settled_ones() {
             assert!(started.elapsed() < Duration::from_secs(10));
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        let _ = stop_tx.send(());
-        task.await.unwrap();
+        running.stop().await;
         assert_eq!(fake.kinds(), ["upsert_end_user", "eligibility_check"]);
         let head = store
             .reader()

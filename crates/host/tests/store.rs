@@ -9,13 +9,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use inmoment_core::{AccountToken, ClientId, Event, InMomentCall, Settings, SkipReason};
 use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
-use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig, Engine, NoObserver};
+use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
 use inmoment_host::store::{
     Admin, DeadCall, Selection, Settlement, Store, StoreConfig, StoreError,
 };
 use temp::TempDir;
 
+mod engine_support;
 mod temp;
 
 use serde_json::{json, Value};
@@ -96,21 +97,10 @@ async fn deliver_all(store: &Arc<Store>, capture: &Arc<Capture>) {
     for name in ["web", "mobile"] {
         config.sources.insert(name.into(), source(name).settings);
     }
-    let engine = Engine::new(store.clone(), capture.clone(), Arc::new(NoObserver), config);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(engine.run(async move {
-        let _ = stopped.await;
-    }));
-    let started = std::time::Instant::now();
-    while store.pending() > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "delivery did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let _ = stop.send(());
-    task.await.unwrap();
+    assert!(
+        engine_support::deliver_all(store, capture.clone(), config).await,
+        "delivery did not finish"
+    );
 }
 
 #[tokio::test]

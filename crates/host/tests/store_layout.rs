@@ -9,13 +9,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
 use inmoment_host::accept::{Acceptor, EventOutcome, Source};
-use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig, Engine, NoObserver};
+use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
 use inmoment_host::store::{Store, StoreConfig};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 use temp::TempDir;
 
+mod engine_support;
 mod temp;
 
 fn source() -> Source {
@@ -52,23 +53,10 @@ impl Deliver for AlwaysOk {
 async fn deliver_all(store: &Arc<Store>) {
     let mut config = DeliveryConfig::default();
     config.sources.insert(source().name, source().settings);
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(AlwaysOk),
-        Arc::new(NoObserver),
-        config,
+    assert!(
+        engine_support::deliver_all(store, Arc::new(AlwaysOk), config).await,
+        "delivery did not finish"
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(engine.run(async move {
-        let _ = stopped.await;
-    }));
-    let started = std::time::Instant::now();
-    while store.pending() > 0 {
-        assert!(started.elapsed().as_secs() < 10, "delivery did not finish");
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
-    let _ = stop.send(());
-    task.await.unwrap();
 }
 
 fn sql(dir: &TempDir) -> Connection {

@@ -342,3 +342,17 @@ pub async fn wait_delivered(data_dir: &Path, sandbox: &Sandbox, n: usize) {
         .all(|c| param(c, "account_token") == Some(TOKEN)));
     assert_eq!(store.dead_letters(), 0);
 }
+
+/// The `messageId` of every call in a driver's report, failing if any call did not
+/// succeed.
+pub fn message_ids(report: &Value) -> Vec<String> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| {
+            assert_eq!(result["ok"], true, "a call failed: {report}");
+            result["messageId"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
