@@ -14,12 +14,24 @@ use crate::accept::Acceptor;
 use crate::config::Config;
 use crate::metrics::Metrics;
 
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
 /// Log lines a second about refused requests and rejected events, across all requests.
 const LOG_LINES_PER_SECOND: u32 = 20;
 
-/// The shared state of the HTTP app.
+/// The shared state of the HTTP app: one `Arc`, since axum clones the state for every
+/// request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+/// What [`AppState`] shares.
+pub struct AppParts {
     pub config: Arc<Config>,
     pub keys: Arc<WriteKeys>,
     pub acceptor: Arc<dyn Acceptor>,
@@ -27,20 +39,20 @@ pub struct AppState {
     /// Shared by every log line about a refused request or a rejected event.
     pub log_budget: Arc<LogBudget>,
     pipeline: Pipeline,
-    shutting_down: Arc<AtomicBool>,
+    shutting_down: AtomicBool,
 }
 
 impl AppState {
     pub fn new(config: Arc<Config>, acceptor: Arc<dyn Acceptor>, metrics: Arc<Metrics>) -> Self {
-        AppState {
+        AppState(Arc::new(AppParts {
             keys: Arc::new(WriteKeys::new(&config)),
             pipeline: pipeline(&config, acceptor.clone()),
             config,
             acceptor,
             metrics,
             log_budget: Arc::new(LogBudget::new(LOG_LINES_PER_SECOND)),
-            shutting_down: Arc::new(AtomicBool::new(false)),
-        }
+            shutting_down: AtomicBool::new(false),
+        }))
     }
 
     /// Runs one request's events through the stack, then counts and logs the results.

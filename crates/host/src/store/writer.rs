@@ -28,6 +28,10 @@ pub struct StoreConfig {
     pub max_bytes: Option<u64>,
     /// At most this many requests share one commit.
     pub group_max: usize,
+    /// Under load (the last group had company), wait this long for more requests before
+    /// committing: fewer, larger commits cost less CPU and disk per event, for a latency
+    /// well under a client's round trip.
+    pub group_linger: Duration,
     /// A hard cap on the database file in pages (SQLite's `max_page_count`): writes past
     /// it fail exactly as on a full disk, which is how tests make one.
     pub max_page_count: Option<i64>,
@@ -42,6 +46,7 @@ impl StoreConfig {
             max_pending: 1_000_000,
             max_bytes: None,
             group_max: 256,
+            group_linger: Duration::from_micros(300),
             max_page_count: None,
         }
     }
@@ -190,17 +195,28 @@ impl Writer {
 
     /// Runs until every sender is gone; each loop commits one group.
     pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut under_load = false;
         while let Some(first) = commands.blocking_recv() {
             let mut group = vec![first];
-            while group.len() < self.config.group_max {
-                match commands.try_recv() {
-                    Ok(command) => group.push(command),
-                    Err(_) => break,
-                }
+            self.gather(&mut commands, &mut group);
+            if under_load && group.len() < self.config.group_max {
+                std::thread::sleep(self.config.group_linger);
+                self.gather(&mut commands, &mut group);
             }
+            under_load = group.len() > 1;
             self.commit_group(group);
             if self.last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
                 self.housekeeping();
+            }
+        }
+    }
+
+    /// Adds what is already queued to `group`, up to `group_max`.
+    fn gather(&self, commands: &mut mpsc::Receiver<Command>, group: &mut Vec<Command>) {
+        while group.len() < self.config.group_max {
+            match commands.try_recv() {
+                Ok(command) => group.push(command),
+                Err(_) => break,
             }
         }
     }
