@@ -14,7 +14,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// One row per accepted event not yet fully delivered (`kind` `event`, `body` its JSON),
 /// or per call replayed from a dead letter (`kind` `call`, `body` the call's JSON).
@@ -32,7 +32,25 @@ CREATE TABLE IF NOT EXISTS journal (
     done_calls      INTEGER NOT NULL DEFAULT 0,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL DEFAULT 0,
-    last_error      TEXT
+    last_error      TEXT,
+    delivered_calls TEXT,
+    remapped        INTEGER NOT NULL DEFAULT 0
+);
+";
+
+/// Events delivered (their row finished), kept `keep_delivered` for `queue remap`: the
+/// raw event and the calls InMoment accepted (a JSON array). Appended in delivery order
+/// and pruned from the oldest, so no index: remap reads it whole, rarely.
+const DELIVERED: &str = "
+CREATE TABLE IF NOT EXISTS delivered (
+    id              INTEGER PRIMARY KEY,
+    source          TEXT    NOT NULL,
+    user_key        TEXT    NOT NULL,
+    message_id      TEXT    NOT NULL,
+    accepted_at_ms  INTEGER NOT NULL,
+    delivered_at_ms INTEGER NOT NULL,
+    event           TEXT    NOT NULL,
+    calls           TEXT    NOT NULL
 );
 ";
 
@@ -100,6 +118,14 @@ DROP TABLE calls;
 DROP TABLE IF EXISTS counts;
 ";
 
+/// Version 5 keeps delivered events (`delivered`) and, per journal row, the calls
+/// InMoment accepted so far (`delivered_calls`) and whether `queue remap` queued it
+/// (`remapped`). Existing rows keep their data; the new columns start empty.
+const FROM_V4: &str = "
+ALTER TABLE journal ADD COLUMN delivered_calls TEXT;
+ALTER TABLE journal ADD COLUMN remapped INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Version 1 kept `seen` as a B-tree keyed by messageId and indexed `calls` by user: both
 /// random writes. The de-dup history is kept, in arrival order.
 const FROM_V1: &str = "
@@ -141,13 +167,14 @@ pub fn create(conn: &Connection) -> rusqlite::Result<()> {
     if (1..VERSION).contains(&version) && has_table(conn, "calls")? {
         conn.execute_batch(&format!("BEGIN; {JOURNAL} {FROM_V3} COMMIT;"))?;
     }
-    conn.execute_batch(&format!("BEGIN; {JOURNAL} {SCHEMA} COMMIT;"))?;
-    let has_event: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('dead_letters') WHERE name = 'event'",
-        [],
-        |row| row.get(0),
-    )?;
-    if !has_event {
+    if (1..VERSION).contains(&version)
+        && has_table(conn, "journal")?
+        && !has_column(conn, "journal", "remapped")?
+    {
+        conn.execute_batch(&format!("BEGIN; {FROM_V4} COMMIT;"))?;
+    }
+    conn.execute_batch(&format!("BEGIN; {JOURNAL} {SCHEMA} {DELIVERED} COMMIT;"))?;
+    if !has_column(conn, "dead_letters", "event")? {
         conn.execute_batch("ALTER TABLE dead_letters ADD COLUMN event TEXT;")?;
     }
     conn.pragma_update(None, "user_version", VERSION)?;
@@ -158,6 +185,14 @@ fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
         [name],
+        |row| row.get(0),
+    )
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
         |row| row.get(0),
     )
 }

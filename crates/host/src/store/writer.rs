@@ -31,6 +31,8 @@ pub struct StoreConfig {
     /// A hard cap on the database file in pages (SQLite's `max_page_count`): writes past
     /// it fail exactly as on a full disk, which is how tests make one.
     pub max_page_count: Option<i64>,
+    /// Delivered events older than this are pruned (kept until then for `queue remap`).
+    pub keep_delivered: Duration,
 }
 
 impl StoreConfig {
@@ -43,6 +45,7 @@ impl StoreConfig {
             max_bytes: None,
             group_max: 256,
             max_page_count: None,
+            keep_delivered: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -103,6 +106,8 @@ pub enum Settlement {
         id: i64,
         done_calls: i64,
         dead: Option<DeadCall>,
+        /// The call's JSON when InMoment accepted it, kept for the `delivered` record.
+        delivered: Option<String>,
     },
     /// The row's last call settled (or it had none): it leaves the journal, and the
     /// user's state after the event is stored when it changed.
@@ -110,6 +115,8 @@ pub enum Settlement {
         id: i64,
         state: Option<StateUpdate>,
         dead: Option<DeadCall>,
+        /// The last call's JSON when InMoment accepted it.
+        delivered: Option<String>,
     },
     /// Try the call again at `next_attempt_ms`; the attempt count and last error are kept
     /// so a restart resumes the schedule instead of starting over.
@@ -166,11 +173,18 @@ pub(crate) struct Writer {
     config: StoreConfig,
     shared: Arc<Shared>,
     seen: SeenIndex,
-    last_housekeeping: Instant,
+    /// None until the first pass, which runs after the first commit.
+    last_housekeeping: Option<Instant>,
+    /// The last pruning step deleted a full chunk: more may be due.
+    prune_backlog: bool,
 }
 
-/// How often the database size is checked.
+/// How often the database size is checked and old delivered events are pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+
+/// Delivered events deleted per pruning step: one short commit that never holds ingest
+/// up for long. While a backlog is left, every group commit is followed by one step.
+const PRUNE_CHUNK: i64 = 2_000;
 
 impl Writer {
     pub fn new(
@@ -184,7 +198,8 @@ impl Writer {
             config,
             shared,
             seen,
-            last_housekeeping: Instant::now(),
+            last_housekeeping: None,
+            prune_backlog: false,
         }
     }
 
@@ -199,8 +214,13 @@ impl Writer {
                 }
             }
             self.commit_group(group);
-            if self.last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
+            let due = self
+                .last_housekeeping
+                .is_none_or(|last| last.elapsed() >= HOUSEKEEPING_EVERY);
+            if due {
                 self.housekeeping();
+            } else if self.prune_backlog {
+                self.prune_step();
             }
         }
     }
@@ -285,8 +305,24 @@ impl Writer {
         i64::try_from(self.config.dedup_window.as_millis()).unwrap_or(i64::MAX)
     }
 
+    /// One pruning step of `delivered` (its own short transaction).
+    fn prune_step(&mut self) {
+        let keep = i64::try_from(self.config.keep_delivered.as_millis()).unwrap_or(i64::MAX);
+        let cutoff_ms = now_ms().saturating_sub(keep);
+        match prune_delivered(&self.conn, cutoff_ms) {
+            Ok(deleted) => {
+                self.prune_backlog = i64::try_from(deleted).unwrap_or(i64::MAX) >= PRUNE_CHUNK;
+            }
+            Err(error) => {
+                self.prune_backlog = false;
+                tracing::warn!(%error, "Could not prune delivered events; trying again later.");
+            }
+        }
+    }
+
     fn housekeeping(&mut self) {
-        self.last_housekeeping = Instant::now();
+        self.last_housekeeping = Some(Instant::now());
+        self.prune_step();
         // Another process (`queue dead replay`) may have changed the count.
         match schema::pending(&self.conn) {
             Ok(pending) => self.shared.set_pending(pending),
@@ -358,18 +394,32 @@ fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite
                 id,
                 done_calls,
                 dead,
+                delivered,
             } => {
                 if let Some(dead) = dead {
                     park(tx, *id, dead, now_ms)?;
                 }
                 tx.prepare_cached(
-                    "UPDATE journal SET done_calls = ?2, attempts = 0, next_attempt_ms = 0, last_error = NULL WHERE id = ?1",
+                    "UPDATE journal SET done_calls = ?2, attempts = 0, next_attempt_ms = 0, last_error = NULL,
+                        delivered_calls = CASE WHEN ?3 IS NULL THEN delivered_calls
+                            ELSE json_insert(COALESCE(delivered_calls, '[]'), '$[#]', json(?3)) END
+                     WHERE id = ?1",
                 )?
-                .execute(params![id, done_calls])?;
+                .execute(params![id, done_calls, delivered])?;
             }
-            Settlement::Finished { id, state, dead } => {
+            Settlement::Finished {
+                id,
+                state,
+                dead,
+                delivered,
+            } => {
                 if let Some(dead) = dead {
                     park(tx, *id, dead, now_ms)?;
+                }
+                // An event that could not be mapped is a dead letter, not a delivery.
+                let mapped = dead.as_ref().is_none_or(|d| d.kind != "unmapped");
+                if mapped {
+                    keep_delivered(tx, *id, delivered.as_deref(), now_ms)?;
                 }
                 if let Some(update) = state {
                     tx.prepare_cached(
@@ -395,6 +445,35 @@ fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite
         }
     }
     Ok(left)
+}
+
+/// Copies event row `id` to `delivered` with the calls InMoment accepted (`last`, the
+/// final one, if it was); replayed calls have no event and are not kept.
+fn keep_delivered(
+    tx: &Transaction<'_>,
+    id: i64,
+    last: Option<&str>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO delivered (source, user_key, message_id, accepted_at_ms, delivered_at_ms, event, calls)
+         SELECT source, user_key, message_id, accepted_at_ms, ?2, body,
+                CASE WHEN ?3 IS NULL THEN COALESCE(delivered_calls, '[]')
+                     ELSE json_insert(COALESCE(delivered_calls, '[]'), '$[#]', json(?3)) END
+         FROM journal WHERE id = ?1 AND kind = 'event'",
+    )?
+    .execute(params![id, now_ms, last])?;
+    Ok(())
+}
+
+/// Deletes at most [`PRUNE_CHUNK`] delivered events recorded before `cutoff_ms`, oldest
+/// first; returns how many went.
+fn prune_delivered(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM delivered WHERE id IN
+            (SELECT id FROM delivered WHERE delivered_at_ms < ?1 ORDER BY id LIMIT ?2)",
+    )?
+    .execute(params![cutoff_ms, PRUNE_CHUNK])
 }
 
 /// Records a dead call of journal row `id`, with the event it came from.
