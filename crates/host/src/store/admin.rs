@@ -129,7 +129,7 @@ impl Admin {
 
 impl Admin {
     /// Delivered events accepted in `since_ms..until_ms` (of `source` when given), in
-    /// delivery order. A full scan: the table has no index so delivery only appends.
+    /// acceptance order. A full scan: the table has no index so delivery only appends.
     pub fn delivered_between(
         &self,
         since_ms: i64,

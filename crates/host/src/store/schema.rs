@@ -34,13 +34,15 @@ CREATE TABLE IF NOT EXISTS journal (
     next_attempt_ms INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
     delivered_calls TEXT,
+    had_dead        INTEGER NOT NULL DEFAULT 0,
     remapped        INTEGER NOT NULL DEFAULT 0
 );
 ";
 
 /// Events delivered (their row finished), kept `keep_delivered` for `queue remap`: the
-/// raw event and the calls InMoment accepted (a JSON array). Appended in delivery order
-/// and pruned from the oldest, so no index: remap reads it whole, rarely.
+/// raw event and the calls InMoment accepted (a JSON array). `id` is the journal row's,
+/// so rows are appended nearly in order and read in acceptance order; pruned from the
+/// oldest. No other index: remap reads the table whole, rarely.
 const DELIVERED: &str = "
 CREATE TABLE IF NOT EXISTS delivered (
     id              INTEGER PRIMARY KEY,
@@ -119,10 +121,13 @@ DROP TABLE IF EXISTS counts;
 ";
 
 /// Version 5 keeps delivered events (`delivered`) and, per journal row, the calls
-/// InMoment accepted so far (`delivered_calls`) and whether `queue remap` queued it
-/// (`remapped`). Existing rows keep their data; the new columns start empty.
+/// InMoment accepted so far (`delivered_calls`), whether one of its calls died
+/// (`had_dead`: such an event is remapped through its dead letter, not kept as delivered)
+/// and whether `queue remap` queued it (`remapped`). Existing rows keep their data; the
+/// new columns start empty.
 const FROM_V4: &str = "
 ALTER TABLE journal ADD COLUMN delivered_calls TEXT;
+ALTER TABLE journal ADD COLUMN had_dead INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE journal ADD COLUMN remapped INTEGER NOT NULL DEFAULT 0;
 ";
 

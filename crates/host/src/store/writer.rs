@@ -402,10 +402,11 @@ fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite
                 tx.prepare_cached(
                     "UPDATE journal SET done_calls = ?2, attempts = 0, next_attempt_ms = 0, last_error = NULL,
                         delivered_calls = CASE WHEN ?3 IS NULL THEN delivered_calls
-                            ELSE json_insert(COALESCE(delivered_calls, '[]'), '$[#]', json(?3)) END
+                            ELSE json_insert(COALESCE(delivered_calls, '[]'), '$[#]', json(?3)) END,
+                        had_dead = had_dead OR ?4
                      WHERE id = ?1",
                 )?
-                .execute(params![id, done_calls, delivered])?;
+                .execute(params![id, done_calls, delivered, dead.is_some()])?;
             }
             Settlement::Finished {
                 id,
@@ -416,9 +417,9 @@ fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite
                 if let Some(dead) = dead {
                     park(tx, *id, dead, now_ms)?;
                 }
-                // An event that could not be mapped is a dead letter, not a delivery.
-                let mapped = dead.as_ref().is_none_or(|d| d.kind != "unmapped");
-                if mapped {
+                // An event with a dead call (or that could not be mapped) is remapped
+                // through its dead letter, so it is not kept as delivered too.
+                if dead.is_none() {
                     keep_delivered(tx, *id, delivered.as_deref(), now_ms)?;
                 }
                 if let Some(update) = state {
@@ -447,8 +448,9 @@ fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite
     Ok(left)
 }
 
-/// Copies event row `id` to `delivered` with the calls InMoment accepted (`last`, the
-/// final one, if it was); replayed calls have no event and are not kept.
+/// Copies event row `id` to `delivered`, under the same id (so acceptance order), with the
+/// calls InMoment accepted (`last`, the final one, if it was); replayed calls have no
+/// event, and an event with a dead call has its dead letter: neither is kept.
 fn keep_delivered(
     tx: &Transaction<'_>,
     id: i64,
@@ -456,11 +458,11 @@ fn keep_delivered(
     now_ms: i64,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO delivered (source, user_key, message_id, accepted_at_ms, delivered_at_ms, event, calls)
-         SELECT source, user_key, message_id, accepted_at_ms, ?2, body,
+        "INSERT INTO delivered (id, source, user_key, message_id, accepted_at_ms, delivered_at_ms, event, calls)
+         SELECT id, source, user_key, message_id, accepted_at_ms, ?2, body,
                 CASE WHEN ?3 IS NULL THEN COALESCE(delivered_calls, '[]')
                      ELSE json_insert(COALESCE(delivered_calls, '[]'), '$[#]', json(?3)) END
-         FROM journal WHERE id = ?1 AND kind = 'event'",
+         FROM journal WHERE id = ?1 AND kind = 'event' AND had_dead = 0",
     )?
     .execute(params![id, now_ms, last])?;
     Ok(())
