@@ -172,58 +172,184 @@ pub fn run(
     let mut admin = Admin::open(&database(data_dir)?)?;
     let mapping = Mapping { registry, sources };
     let mut summary = RemapSummary::default();
-    let mut requeue = Vec::new();
-    for candidate in candidates(&admin, target, &mut summary)? {
-        summary.events += 1;
-        let line = |changes, error| Line {
-            message_id: &candidate.message_id,
-            source: &candidate.source,
-            user: &candidate.user_key,
-            dead_letter: match candidate.from {
-                RemapFrom::Dead(id) => Some(id),
-                RemapFrom::Delivered(_) => None,
-            },
-            changes,
-            error,
-        };
-        let Some(event) = &candidate.event else {
-            summary.failed += 1;
-            let error =
-                "no event kept (a call replayed from an older store): use `queue dead replay`";
-            write_line(out, &line(Vec::new(), Some(error.into())))?;
-            continue;
-        };
-        let state = admin.user_state(&candidate.source, &candidate.user_key)?;
-        let new_calls: Vec<Value> = match map_stored(event, &candidate.source, state, &mapping) {
-            Mapped::Calls { calls, .. } => calls.iter().filter_map(to_value).collect(),
-            Mapped::Unmappable { reason, .. } => {
-                summary.failed += 1;
-                write_line(out, &line(Vec::new(), Some(reason)))?;
-                continue;
-            }
-        };
-        let changes = match &candidate.old {
-            Old::Delivered(old) => delivered_changes(old, &new_calls),
-            Old::Dead(dead) => dead_changes(dead.as_ref(), &new_calls),
-        };
-        if changes.is_empty() {
-            continue;
+    let mut pages = Pages::start(&admin, target)?;
+    loop {
+        let page = pages.next(&admin, &mut summary)?;
+        if page.is_empty() {
+            break;
         }
-        summary.changed += 1;
-        write_line(out, &line(changes, None))?;
-        requeue.push(Requeue {
-            from: candidate.from,
-            source: candidate.source.clone(),
-            user_key: candidate.user_key.clone(),
-            message_id: candidate.message_id.clone(),
-            event: event.clone(),
-        });
-    }
-    if !dry_run && !requeue.is_empty() {
-        summary.queued = admin.requeue(&requeue)?;
+        let mut requeue = Vec::new();
+        for candidate in page {
+            if let Some(event) = remap_one(&admin, &mapping, candidate, &mut summary, out)? {
+                requeue.push(event);
+            }
+        }
+        // Each page is queued in its own transaction, so a large remap never holds the
+        // store's write lock for long.
+        if !dry_run && !requeue.is_empty() {
+            summary.queued += admin.requeue(&requeue)?;
+        }
     }
     out.flush()?;
     Ok(summary)
+}
+
+/// Candidates read per page.
+const PAGE: usize = 500;
+
+/// Where the next page of candidates comes from.
+enum Pages<'a> {
+    Delivered {
+        after_id: i64,
+        since_ms: i64,
+        until_ms: i64,
+        source: Option<&'a str>,
+    },
+    Dead {
+        ids: Vec<i64>,
+        next: usize,
+    },
+}
+
+impl<'a> Pages<'a> {
+    fn start(admin: &Admin, target: &'a Target) -> Result<Pages<'a>, QueueError> {
+        Ok(match target {
+            Target::Delivered {
+                since_ms,
+                until_ms,
+                source,
+            } => Pages::Delivered {
+                after_id: 0,
+                since_ms: *since_ms,
+                until_ms: *until_ms,
+                source: source.as_deref(),
+            },
+            Target::Dead(selection) => Pages::Dead {
+                ids: admin.dead_letter_ids(selection)?,
+                next: 0,
+            },
+        })
+    }
+
+    fn next(
+        &mut self,
+        admin: &Admin,
+        summary: &mut RemapSummary,
+    ) -> Result<Vec<Candidate>, QueueError> {
+        match self {
+            Pages::Delivered {
+                after_id,
+                since_ms,
+                until_ms,
+                source,
+            } => {
+                let rows = admin.delivered_page(*after_id, *since_ms, *until_ms, *source, PAGE)?;
+                if let Some(last) = rows.last() {
+                    *after_id = last.id;
+                }
+                Ok(rows
+                    .into_iter()
+                    .map(|row| Candidate {
+                        from: RemapFrom::Delivered(row.id),
+                        old: Old::Delivered(match serde_json::from_str(&row.calls) {
+                            Ok(Value::Array(calls)) => calls,
+                            _ => Vec::new(),
+                        }),
+                        source: row.source,
+                        user_key: row.user_key,
+                        message_id: row.message_id,
+                        event: Some(row.event),
+                    })
+                    .collect())
+            }
+            Pages::Dead { ids, next } => {
+                let end = (*next + PAGE).min(ids.len());
+                let chunk = ids[*next..end].to_vec();
+                *next = end;
+                if chunk.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let (letters, unknown) = admin.dead_events(&Selection::Ids(chunk))?;
+                summary.unknown.extend(unknown);
+                let page: Vec<Candidate> = letters
+                    .into_iter()
+                    .map(|letter| Candidate {
+                        from: RemapFrom::Dead(letter.id),
+                        old: Old::Dead(match letter.kind.as_str() {
+                            "unmapped" => None,
+                            _ => Some(
+                                serde_json::from_str(&letter.call)
+                                    .unwrap_or(Value::String(letter.call)),
+                            ),
+                        }),
+                        source: letter.source,
+                        user_key: letter.user_key,
+                        message_id: letter.message_id,
+                        event: letter.event,
+                    })
+                    .collect();
+                if page.is_empty() {
+                    // Every id of this chunk was unknown: go on with the next one.
+                    return self.next(admin, summary);
+                }
+                Ok(page)
+            }
+        }
+    }
+}
+
+/// Maps one candidate again and writes its line when it changes or fails; returns it to
+/// queue again when it changes.
+fn remap_one(
+    admin: &Admin,
+    mapping: &Mapping<'_>,
+    candidate: Candidate,
+    summary: &mut RemapSummary,
+    out: &mut impl Write,
+) -> Result<Option<Requeue>, QueueError> {
+    summary.events += 1;
+    let line = |changes, error| Line {
+        message_id: &candidate.message_id,
+        source: &candidate.source,
+        user: &candidate.user_key,
+        dead_letter: match candidate.from {
+            RemapFrom::Dead(id) => Some(id),
+            RemapFrom::Delivered(_) => None,
+        },
+        changes,
+        error,
+    };
+    let Some(event) = &candidate.event else {
+        summary.failed += 1;
+        let error = "no event kept (a call replayed from an older store): use `queue dead replay`";
+        write_line(out, &line(Vec::new(), Some(error.into())))?;
+        return Ok(None);
+    };
+    let state = admin.user_state(&candidate.source, &candidate.user_key)?;
+    let new_calls: Vec<Value> = match map_stored(event, &candidate.source, state, mapping) {
+        Mapped::Calls { calls, .. } => calls.iter().filter_map(to_value).collect(),
+        Mapped::Unmappable { reason, .. } => {
+            summary.failed += 1;
+            write_line(out, &line(Vec::new(), Some(reason)))?;
+            return Ok(None);
+        }
+    };
+    let changes = match &candidate.old {
+        Old::Delivered(old) => delivered_changes(old, &new_calls),
+        Old::Dead(dead) => dead_changes(dead.as_ref(), &new_calls),
+    };
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    summary.changed += 1;
+    write_line(out, &line(changes, None))?;
+    Ok(Some(Requeue {
+        from: candidate.from,
+        source: candidate.source.clone(),
+        user_key: candidate.user_key.clone(),
+        message_id: candidate.message_id.clone(),
+        event: event.clone(),
+    }))
 }
 
 /// What was sent for a stored event: the accepted calls of a delivered one, the dead call
@@ -240,55 +366,6 @@ struct Candidate {
     message_id: String,
     event: Option<String>,
     old: Old,
-}
-
-fn candidates(
-    admin: &Admin,
-    target: &Target,
-    summary: &mut RemapSummary,
-) -> Result<Vec<Candidate>, QueueError> {
-    match target {
-        Target::Delivered {
-            since_ms,
-            until_ms,
-            source,
-        } => Ok(admin
-            .delivered_between(*since_ms, *until_ms, source.as_deref())?
-            .into_iter()
-            .map(|row| Candidate {
-                from: RemapFrom::Delivered(row.id),
-                old: Old::Delivered(match serde_json::from_str(&row.calls) {
-                    Ok(Value::Array(calls)) => calls,
-                    _ => Vec::new(),
-                }),
-                source: row.source,
-                user_key: row.user_key,
-                message_id: row.message_id,
-                event: Some(row.event),
-            })
-            .collect()),
-        Target::Dead(selection) => {
-            let (letters, unknown) = admin.dead_events(selection)?;
-            summary.unknown = unknown;
-            Ok(letters
-                .into_iter()
-                .map(|letter| Candidate {
-                    from: RemapFrom::Dead(letter.id),
-                    old: Old::Dead(match letter.kind.as_str() {
-                        "unmapped" => None,
-                        _ => Some(
-                            serde_json::from_str(&letter.call)
-                                .unwrap_or(Value::String(letter.call)),
-                        ),
-                    }),
-                    source: letter.source,
-                    user_key: letter.user_key,
-                    message_id: letter.message_id,
-                    event: letter.event,
-                })
-                .collect())
-        }
-    }
 }
 
 /// The positions where the delivered calls and the new ones differ.

@@ -464,3 +464,52 @@ async fn a_version_4_store_is_migrated_keeping_its_data_and_then_keeps_delivered
     );
     assert_eq!(store.pending(), 0);
 }
+
+#[tokio::test]
+async fn a_remap_larger_than_a_page_queues_every_changed_event_in_acceptance_order() {
+    let dir = TempDir::new("queue-remap-pages");
+    let data = dir.path().join("data");
+    drop(Store::open(StoreConfig::new(&data), registry().unwrap()).unwrap());
+    let now = chrono::Utc::now().timestamp_millis();
+    let conn = rusqlite::Connection::open(data.join("inmoment.sqlite3")).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    // Delivered when the event made no call (say its name was mapped to nothing): every
+    // one makes an eligibility check now. Ids out of insertion order, as delivery leaves them.
+    for n in (0..1201).rev() {
+        let event = json!({"type":"track","messageId":format!("m{n}"),"userId":format!("u{}", n % 7),"event":"E"});
+        conn.execute(
+            "INSERT INTO delivered (id, source, user_key, message_id, accepted_at_ms, delivered_at_ms, event, calls)
+             VALUES (?1, 'default', ?2, ?3, ?4, ?4, ?5, '[]')",
+            rusqlite::params![n + 1, format!("u{}", n % 7), format!("m{n}"), now, event.to_string()],
+        )
+        .unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, format!("account_token = \"{GOOD}\"\n")).unwrap();
+    let config = config.display().to_string();
+
+    let (code, lines, err) = remap(&data, &["--since", "1h", "--dry-run", "--config", &config]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1201 events, 1201 would change"), "{err}");
+    assert_eq!(lines.len(), 1201);
+    assert_eq!(lines[0]["changes"][0]["old"], Value::Null);
+    assert_eq!(lines[0]["changes"][0]["new"]["call"], "eligibility_check");
+    let (code, _, err) = remap(&data, &["--since", "1h", "--config", &config]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1201 changed, 1201 queued again"), "{err}");
+    let order: Vec<String> = conn
+        .prepare("SELECT message_id FROM journal WHERE remapped = 1 ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected: Vec<String> = (0..1201).map(|n| format!("m{n}")).collect();
+    assert_eq!(order, expected);
+    assert_eq!(count(&data, "SELECT COUNT(*) FROM delivered"), 0);
+    assert_eq!(
+        count(&data, "SELECT value FROM counts WHERE name = 'pending'"),
+        1201
+    );
+}

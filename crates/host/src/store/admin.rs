@@ -128,31 +128,45 @@ impl Admin {
 }
 
 impl Admin {
-    /// Delivered events accepted in `since_ms..until_ms` (of `source` when given), in
-    /// acceptance order. A full scan: the table has no index so delivery only appends.
-    pub fn delivered_between(
+    /// Up to `limit` delivered events with an id above `after_id`, accepted in
+    /// `since_ms..until_ms` (of `source` when given), in acceptance order: a page, so a
+    /// day of events is never held in memory at once. Reads by id (the primary key); the
+    /// time filter needs no index.
+    pub fn delivered_page(
         &self,
+        after_id: i64,
         since_ms: i64,
         until_ms: i64,
         source: Option<&str>,
+        limit: usize,
     ) -> rusqlite::Result<Vec<DeliveredEvent>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT id, source, user_key, message_id, accepted_at_ms, event, calls FROM delivered
-             WHERE accepted_at_ms >= ?1 AND accepted_at_ms < ?2 AND (?3 IS NULL OR source = ?3)
-             ORDER BY id",
+             WHERE id > ?1 AND accepted_at_ms >= ?2 AND accepted_at_ms < ?3
+                   AND (?4 IS NULL OR source = ?4)
+             ORDER BY id LIMIT ?5",
         )?;
-        let rows = stmt.query_map(params![since_ms, until_ms, source], |row| {
-            Ok(DeliveredEvent {
-                id: row.get(0)?,
-                source: row.get(1)?,
-                user_key: row.get(2)?,
-                message_id: row.get(3)?,
-                accepted_at_ms: row.get(4)?,
-                event: row.get(5)?,
-                calls: row.get(6)?,
-            })
-        })?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(
+            params![after_id, since_ms, until_ms, source, limit],
+            |row| {
+                Ok(DeliveredEvent {
+                    id: row.get(0)?,
+                    source: row.get(1)?,
+                    user_key: row.get(2)?,
+                    message_id: row.get(3)?,
+                    accepted_at_ms: row.get(4)?,
+                    event: row.get(5)?,
+                    calls: row.get(6)?,
+                })
+            },
+        )?;
         rows.collect()
+    }
+
+    /// The ids a selection names (every dead letter's, oldest first, for `All`).
+    pub fn dead_letter_ids(&self, selection: &Selection) -> rusqlite::Result<Vec<i64>> {
+        selected_ids(&self.conn, selection)
     }
 
     /// The selected dead letters, oldest first, and the selected ids that are none.

@@ -175,15 +175,16 @@ pub(crate) struct Writer {
     seen: SeenIndex,
     /// None until the first pass, which runs after the first commit.
     last_housekeeping: Option<Instant>,
-    /// The last pruning step deleted a full chunk: more may be due.
+    /// The last pruning step deleted something: more may be due.
     prune_backlog: bool,
 }
 
 /// How often the database size is checked and old delivered events are pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 
-/// Delivered events deleted per pruning step: one short commit that never holds ingest
-/// up for long. While a backlog is left, every group commit is followed by one step.
+/// Delivered events looked at (and at most deleted) per pruning step: one short commit
+/// that never holds ingest up for long. While steps delete something, every group commit
+/// is followed by one more.
 const PRUNE_CHUNK: i64 = 2_000;
 
 impl Writer {
@@ -310,9 +311,8 @@ impl Writer {
         let keep = i64::try_from(self.config.keep_delivered.as_millis()).unwrap_or(i64::MAX);
         let cutoff_ms = now_ms().saturating_sub(keep);
         match prune_delivered(&self.conn, cutoff_ms) {
-            Ok(deleted) => {
-                self.prune_backlog = i64::try_from(deleted).unwrap_or(i64::MAX) >= PRUNE_CHUNK;
-            }
+            // Keep going while steps delete something: more may be due behind the window.
+            Ok(deleted) => self.prune_backlog = deleted > 0,
             Err(error) => {
                 self.prune_backlog = false;
                 tracing::warn!(%error, "Could not prune delivered events; trying again later.");
@@ -468,12 +468,15 @@ fn keep_delivered(
     Ok(())
 }
 
-/// Deletes at most [`PRUNE_CHUNK`] delivered events recorded before `cutoff_ms`, oldest
-/// first; returns how many went.
+/// Deletes the delivered events recorded before `cutoff_ms` among the oldest
+/// [`PRUNE_CHUNK`] (by id, which follows delivery closely); returns how many went. Only
+/// that window is read, so a pass costs the same however large the table is and whether
+/// or not anything is due (a filter over the whole table would scan it every second).
 fn prune_delivered(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
     conn.prepare_cached(
         "DELETE FROM delivered WHERE id IN
-            (SELECT id FROM delivered WHERE delivered_at_ms < ?1 ORDER BY id LIMIT ?2)",
+            (SELECT id FROM (SELECT id, delivered_at_ms FROM delivered ORDER BY id LIMIT ?2)
+             WHERE delivered_at_ms < ?1)",
     )?
     .execute(params![cutoff_ms, PRUNE_CHUNK])
 }
