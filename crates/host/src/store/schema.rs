@@ -10,7 +10,8 @@
 //! writes. So `journal` and `seen` are appended in id order with no secondary index (the
 //! de-dup lookup lives in memory, see `dedup.rs`; delivery finds a user's next event from
 //! what its scan saw), and `user_state` is written only by delivery, when a user's state
-//! changed.
+//! changed. `delivered` (kept for `queue remap`) is appended by delivery under the journal
+//! row's id and pruned from its start.
 
 use rusqlite::Connection;
 
