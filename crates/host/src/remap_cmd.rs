@@ -7,7 +7,7 @@
 //! is now (the state after their last delivered event), not as it was when the event was
 //! first delivered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -173,6 +173,7 @@ pub fn run(
     let mapping = Mapping { registry, sources };
     let mut summary = RemapSummary::default();
     let mut pages = Pages::start(&admin, target)?;
+    let mut queued = HashSet::new();
     loop {
         let page = pages.next(&admin, &mut summary)?;
         if page.is_empty() {
@@ -180,7 +181,15 @@ pub fn run(
         }
         let mut requeue = Vec::new();
         for candidate in page {
-            if let Some(event) = remap_one(&admin, &mapping, candidate, &mut summary, out)? {
+            if let Some(mut event) = remap_one(&admin, &mapping, candidate, &mut summary, out)? {
+                // An event with several dead calls has several dead letters: it goes back
+                // once.
+                let key = (
+                    event.source.clone(),
+                    event.message_id.clone(),
+                    event.event.clone(),
+                );
+                event.queued_already = !queued.insert(key);
                 requeue.push(event);
             }
         }
@@ -349,6 +358,7 @@ fn remap_one(
         user_key: candidate.user_key.clone(),
         message_id: candidate.message_id.clone(),
         event: event.clone(),
+        queued_already: false,
     }))
 }
 

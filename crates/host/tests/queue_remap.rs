@@ -513,3 +513,40 @@ async fn a_remap_larger_than_a_page_queues_every_changed_event_in_acceptance_ord
         1201
     );
 }
+
+#[tokio::test]
+async fn an_event_with_two_dead_calls_goes_back_once() {
+    let dir = TempDir::new("queue-remap-twice");
+    let data = dir.path().join("data");
+    drop(Store::open(StoreConfig::new(&data), registry().unwrap()).unwrap());
+    let now = chrono::Utc::now().timestamp_millis();
+    let event = r#"{"type":"track","messageId":"t1","userId":"ann","event":"E"}"#;
+    let conn = rusqlite::Connection::open(data.join("inmoment.sqlite3")).unwrap();
+    for (id, call) in [(1, "upsert_end_user"), (2, "eligibility_check")] {
+        conn.execute(
+            "INSERT INTO dead_letters (id, source, user_key, message_id, kind, body, accepted_at_ms, attempts, died_at_ms, status, reason, event)
+             VALUES (?1, 'default', 'ann', 't1', ?2, ?3, ?4, 1, ?4, 401, 'check the Account Token', ?5)",
+            rusqlite::params![id, call, json!({"call": call, "messageId": "t1"}).to_string(), now, event],
+        )
+        .unwrap();
+    }
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, format!("account_token = \"{GOOD}\"\n")).unwrap();
+    let config = config.display().to_string();
+    let (code, lines, err) = remap(&data, &["--dead", "--all", "--config", &config]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines.len(), 2);
+    assert!(err.contains("2 events, 2 changed, 1 queued again"), "{err}");
+    assert_eq!(
+        count(
+            &data,
+            "SELECT COUNT(*) FROM journal WHERE message_id = 't1'"
+        ),
+        1
+    );
+    assert_eq!(count(&data, "SELECT COUNT(*) FROM dead_letters"), 0);
+    assert_eq!(
+        count(&data, "SELECT value FROM counts WHERE name = 'pending'"),
+        1
+    );
+}

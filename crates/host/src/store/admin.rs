@@ -68,6 +68,9 @@ pub struct Requeue {
     pub user_key: String,
     pub message_id: String,
     pub event: String,
+    /// The same event is queued already by this remap (another of its calls died too):
+    /// only its record is removed.
+    pub queued_already: bool,
 }
 
 pub struct Admin {
@@ -220,7 +223,7 @@ impl Admin {
                     tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])?
                 }
             };
-            if removed == 0 {
+            if removed == 0 || event.queued_already {
                 continue;
             }
             tx.execute(
