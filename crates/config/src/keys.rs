@@ -7,6 +7,7 @@ use clap::Args;
 use inmoment_core::settings::{DEFAULT_DECLINE_EVENT, DEFAULT_RESPONSE_EVENT};
 use toml::Value;
 
+use crate::duration::format_duration;
 use crate::redaction::{int, list, millis, secs, text, Secret};
 use crate::{AllowedOrigins, Config, SourceConfig};
 
@@ -52,6 +53,8 @@ pub enum Kind {
     Origins,
     /// One of these words.
     Choice(&'static [&'static str]),
+    /// A whole number and a unit: `30s`, `15m`, `24h`, `7d`.
+    Duration,
 }
 
 impl Kind {
@@ -433,6 +436,13 @@ keys! {
             default: Some("2000000"),
             example: "500000",
             show: Show::Top(|c| int(c.dedup_max_ids)),
+        }
+        /// How long delivered events are kept for `queue remap` (`30m`, `24h`, `7d`).
+        keep_delivered: String {
+            kind: Kind::Duration,
+            default: Some("24h"),
+            example: r#""7d""#,
+            show: Show::Top(|c| text(format_duration(c.keep_delivered))),
         }
         /// Events waiting for delivery above which ingest answers 503.
         max_pending_calls: String {

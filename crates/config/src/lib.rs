@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod duration;
 mod error;
 mod keys;
 mod layering;
@@ -33,6 +34,7 @@ mod validation;
 #[cfg(test)]
 mod tests;
 
+pub use duration::{format_duration, parse_duration, DURATION_HINT};
 pub use error::ConfigError;
 pub use keys::{
     env_name, flag_name, is_key, key, AccountFlags, ConfigFlags, Key, Kind, Show, EXAMPLE, KEYS,
@@ -107,6 +109,8 @@ pub struct Config {
     pub dedup_window: Duration,
     /// `dedup_max_ids`: `messageId`s remembered, ~20 bytes each.
     pub dedup_max_ids: usize,
+    /// `keep_delivered`: how long a delivered event is kept for `queue remap`.
+    pub keep_delivered: Duration,
     /// `max_pending_calls`: above it ingest answers 503.
     pub max_pending_calls: u64,
     /// `store_max_bytes`: above it ingest answers 503.

@@ -75,6 +75,17 @@ impl Values {
         Ok(Duration::from_secs(self.number(key)?))
     }
 
+    /// A [`Kind::Duration`]: `30m`, `24h`, `7d`.
+    fn duration(&self, key: &Key) -> Result<Duration, ConfigError> {
+        let text = self.text(key).ok_or_else(|| self.missing(key))?;
+        crate::duration::parse_duration(text).ok_or_else(|| {
+            self.invalid(
+                key,
+                format!("expected {}, got `{text}`", crate::duration::DURATION_HINT),
+            )
+        })
+    }
+
     /// `true` or `false` (a TOML boolean arrives as that text).
     pub(crate) fn boolean(&self, key: &Key) -> Result<bool, ConfigError> {
         match self.text(key) {
@@ -231,6 +242,7 @@ impl Values {
             max_batch_items: self.usize(&key::max_batch_items)?,
             dedup_window: self.secs(&key::dedup_window_secs)?,
             dedup_max_ids: self.usize(&key::dedup_max_ids)?,
+            keep_delivered: self.duration(&key::keep_delivered)?,
             max_pending_calls: self.number(&key::max_pending_calls)?,
             store_max_bytes: self.optional_number(&key::store_max_bytes)?,
             max_concurrent_requests: self.usize(&key::max_concurrent_requests)?,

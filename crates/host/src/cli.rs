@@ -107,6 +107,43 @@ pub enum QueueCommand {
         #[command(subcommand)]
         command: DeadCommand,
     },
+    /// Map delivered events of a time range (or dead letters) again with the configuration
+    /// of now, after a fix: show what would change (`--dry-run`) or queue the events whose
+    /// calls change for delivery again.
+    Remap(Box<RemapArgs>),
+}
+
+/// `queue remap`: which events, and the configuration to map them with (read as `serve`
+/// reads it: `--config`, `INMOMENT_<KEY>`, flags).
+#[derive(Debug, Args)]
+pub struct RemapArgs {
+    /// Delivered events accepted at or after this time: RFC 3339
+    /// (`2026-12-01T08:00:00Z`) or an age (`2h`: two hours ago).
+    #[arg(long, required_unless_present = "dead", conflicts_with = "dead")]
+    pub since: Option<String>,
+    /// ...and before this time (same forms) [default: now].
+    #[arg(long, requires = "since")]
+    pub until: Option<String>,
+    /// Only delivered events of this source.
+    #[arg(long, conflicts_with = "dead")]
+    pub source: Option<String>,
+    /// Remap dead letters (their ids from `dead list`, or `--all`) instead.
+    #[arg(long)]
+    pub dead: bool,
+    /// With `--dead`: every dead letter.
+    #[arg(long, requires = "dead", conflicts_with = "ids")]
+    pub all: bool,
+    /// With `--dead`: dead letter ids.
+    #[arg(requires = "dead")]
+    pub ids: Vec<i64>,
+    /// Print what would change (old and new calls per event, then a count); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// TOML configuration file (the one `serve` uses).
+    #[arg(long, env = "INMOMENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: crate::config::AccountFlags,
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,6 +18,7 @@ pub mod map_cmd;
 pub mod mapper;
 pub mod metrics;
 pub mod queue_cmd;
+pub mod remap_cmd;
 pub mod send;
 pub mod serve;
 pub mod service;

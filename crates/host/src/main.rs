@@ -11,7 +11,7 @@ use inmoment_host::config::Config;
 use inmoment_host::delivery::{Attempts, InMomentDeliver};
 use inmoment_host::store::Selection;
 use inmoment_host::{
-    demo, handlers_cmd, linked, logging, map_cmd, queue_cmd, send, serve, service,
+    demo, handlers_cmd, linked, logging, map_cmd, queue_cmd, remap_cmd, send, serve, service,
 };
 use inmoment_sandbox::{Sandbox, SandboxConfig};
 use tokio::net::TcpListener;
@@ -65,6 +65,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let mut out = io::stdout().lock();
             let result = match args.command {
                 QueueCommand::Stats => queue_cmd::stats(dir, &mut out, &mut io::stderr()),
+                QueueCommand::Remap(remap) => {
+                    return remap_cmd::command(dir, &registry, &remap, &mut out);
+                }
                 QueueCommand::Dead { command } => match command {
                     DeadCommand::List { limit } => queue_cmd::dead_list(dir, limit, &mut out),
                     DeadCommand::Replay { all, ids } => {

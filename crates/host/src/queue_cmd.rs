@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 use std::path::Path;
-use std::time::Duration;
 
+use crate::config::{parse_duration, DURATION_HINT};
 use crate::store::{Admin, Reader, Replayed, Selection, StoreConfig};
 
 /// Why a queue command failed.
@@ -16,11 +16,17 @@ pub enum QueueError {
     Sqlite(#[from] rusqlite::Error),
     #[error("writing output: {0}")]
     Io(#[from] io::Error),
-    #[error("--older-than `{0}`: expected a number with a unit: 30s, 15m, 12h or 7d")]
+    #[error("--older-than `{0}`: expected {hint}", hint = DURATION_HINT)]
     BadAge(String),
+    #[error(
+        "`{0}`: expected an RFC 3339 time (2026-12-01T08:00:00Z) or an age ({1}: that long ago)"
+    )]
+    BadTime(String, &'static str),
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
 }
 
-fn database(data_dir: &Path) -> Result<std::path::PathBuf, QueueError> {
+pub(crate) fn database(data_dir: &Path) -> Result<std::path::PathBuf, QueueError> {
     let path = StoreConfig::new(data_dir).database_path();
     if !path.exists() {
         let demo = StoreConfig::new(crate::demo::DATA_DIR).database_path();
@@ -74,39 +80,8 @@ pub fn dead_replay(data_dir: &Path, selection: &Selection) -> Result<Replayed, Q
 
 /// Deletes dead letters older than `age` (e.g. `7d`); returns how many.
 pub fn dead_purge(data_dir: &Path, age: &str) -> Result<usize, QueueError> {
-    let age = parse_age(age).ok_or_else(|| QueueError::BadAge(age.to_string()))?;
+    let age = parse_duration(age).ok_or_else(|| QueueError::BadAge(age.to_string()))?;
     let cutoff = chrono::Utc::now().timestamp_millis()
         - i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2);
     Ok(Admin::open(&database(data_dir)?)?.purge_older_than(cutoff)?)
-}
-
-/// `30s`, `15m`, `12h`, `7d`.
-pub fn parse_age(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let unit = text.chars().last()?;
-    let number: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
-    let seconds = match unit {
-        's' => number,
-        'm' => number.checked_mul(60)?,
-        'h' => number.checked_mul(3600)?,
-        'd' => number.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(seconds))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_with_units() {
-        assert_eq!(parse_age("7d"), Some(Duration::from_secs(604_800)));
-        assert_eq!(parse_age("12h"), Some(Duration::from_secs(43_200)));
-        assert_eq!(parse_age("15m"), Some(Duration::from_secs(900)));
-        assert_eq!(parse_age("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_age("7"), None);
-        assert_eq!(parse_age("d"), None);
-        assert_eq!(parse_age("7w"), None);
-    }
 }

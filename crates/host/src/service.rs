@@ -25,6 +25,7 @@ pub fn store_config(config: &Config) -> StoreConfig {
     store.dedup_max_ids = config.dedup_max_ids;
     store.max_pending = config.max_pending_calls;
     store.max_bytes = config.store_max_bytes;
+    store.keep_delivered = config.keep_delivered;
     store
 }
 

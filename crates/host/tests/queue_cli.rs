@@ -71,6 +71,7 @@ async fn stats_list_replay_and_purge() {
             id: first.id,
             state: None,
             dead: Some(dead_call(1, 401, "check the Account Token")),
+            delivered: None,
         }])
         .await
         .unwrap();
@@ -129,6 +130,7 @@ async fn stats_list_replay_and_purge() {
             id: replayed.id,
             state: None,
             dead: Some(dead_call(2, 400, "bad")),
+            delivered: None,
         }])
         .await
         .unwrap();

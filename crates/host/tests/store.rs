@@ -375,11 +375,13 @@ async fn the_pending_count_follows_accepts_settlements_and_a_replay_from_another
                     status: Some(400),
                     reason: "bad".into(),
                 }),
+                delivered: None,
             },
             Settlement::Finished {
                 id: ids[1],
                 state: None,
                 dead: None,
+                delivered: None,
             },
         ])
         .await
@@ -399,6 +401,7 @@ async fn the_pending_count_follows_accepts_settlements_and_a_replay_from_another
             id: replayed,
             state: None,
             dead: None,
+            delivered: None,
         }])
         .await
         .unwrap();

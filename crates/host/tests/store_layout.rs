@@ -261,7 +261,7 @@ async fn an_older_store_is_migrated_keeping_its_calls_their_count_and_dedup_hist
     assert_eq!(stored(&outcomes), 1);
     assert_eq!(store.pending(), 3);
     let conn = sql(&dir);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 4);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 5);
     assert_eq!(
         count(
             &conn,

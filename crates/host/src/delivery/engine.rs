@@ -343,6 +343,7 @@ impl<D: Deliver> Engine<D> {
             return Settlement::Finished {
                 id: job.id,
                 state: None,
+                delivered: None,
                 dead: Some(DeadCall {
                     kind: "unmapped".into(),
                     call: job.body.clone(),
@@ -359,6 +360,7 @@ impl<D: Deliver> Engine<D> {
             id: job.id,
             state: job.state_after.clone(),
             dead: None,
+            delivered: None,
         }
     }
 
@@ -387,7 +389,7 @@ impl<D: Deliver> Engine<D> {
                 status,
                 reason,
             };
-            (settled(job, Some(dead)), "dead", status, None)
+            (settled(job, Some(dead), None), "dead", status, None)
         };
         match attempt {
             Attempt::Delivered { status, eligible } => {
@@ -400,7 +402,12 @@ impl<D: Deliver> Engine<D> {
                 } else {
                     tracing::debug!(kind, status, eligible, message_id, "Delivered.");
                 }
-                (settled(job, None), "delivered", Some(status), None)
+                (
+                    settled(job, None, Some(call_text())),
+                    "delivered",
+                    Some(status),
+                    None,
+                )
             }
             Attempt::Permanent { status, reason } => {
                 tracing::warn!(kind, status, %reason, attempts, "Delivery failed for good; parked as a dead letter.");
@@ -497,20 +504,22 @@ impl<D: Deliver> Engine<D> {
     }
 }
 
-/// The call settled (delivered or parked): the row moves on to its next call, or finishes
-/// with the user's new state.
-fn settled(job: &Job, dead: Option<DeadCall>) -> Settlement {
+/// The call settled (delivered, with its JSON, or parked): the row moves on to its next
+/// call, or finishes with the user's new state.
+fn settled(job: &Job, dead: Option<DeadCall>, delivered: Option<String>) -> Settlement {
     if job.is_last() {
         Settlement::Finished {
             id: job.id,
             state: job.state_after.clone(),
             dead,
+            delivered,
         }
     } else {
         Settlement::Progress {
             id: job.id,
             done_calls: job.index + 1,
             dead,
+            delivered,
         }
     }
 }

@@ -15,3 +15,4 @@ pub use attempt::{Attempt, Deliver, DeliveryObserver, NoObserver};
 pub use backoff::{Backoff, Jitter};
 pub use engine::{DeliveryConfig, Engine};
 pub use inmoment::{Attempts, InMomentDeliver};
+pub use prepare::{map_stored, Mapped, Mapping};

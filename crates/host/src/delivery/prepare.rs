@@ -86,52 +86,98 @@ pub async fn prepare(
         job.body = row.body;
         return Ok(job);
     }
-    let event = serde_json::from_str(&row.body)
+    job.body = row.body;
+    // Read first, then map purely: `queue remap` maps with the same function.
+    let before = journal.user_state(&job.source, &job.user_key).await?;
+    match map_stored(&job.body, &job.source, before, mapping) {
+        Mapped::Unmappable { event_type, reason } => {
+            job.event_type = event_type;
+            job.unmappable = Some(reason);
+        }
+        Mapped::Calls {
+            event_type,
+            calls,
+            state_after,
+            skipped,
+        } => {
+            job.event_type = event_type;
+            job.state_after = state_after.and_then(|after| {
+                serde_json::to_string(&after).ok().map(|state| StateUpdate {
+                    source: job.source.clone(),
+                    user_key: job.user_key.clone(),
+                    state,
+                })
+            });
+            job.skipped = skipped;
+            job.total = i64::try_from(calls.len()).unwrap_or(i64::MAX);
+            job.call = usize::try_from(job.index)
+                .ok()
+                .and_then(|index| calls.into_iter().nth(index));
+        }
+    }
+    Ok(job)
+}
+
+/// What a stored event maps to under the current settings.
+#[derive(Debug, Clone)]
+pub enum Mapped {
+    /// Its calls in order (none when skipped), and the user's state after it when it
+    /// changed (as stored: see [`persisted`]).
+    Calls {
+        event_type: String,
+        calls: Vec<InMomentCall>,
+        state_after: Option<Box<UserState>>,
+        skipped: Option<SkipReason>,
+    },
+    /// It cannot be read or mapped (or its source is gone): why.
+    Unmappable { event_type: String, reason: String },
+}
+
+/// Maps a stored event (`body`, its JSON) of `source` with the user's state `before`:
+/// pure, the one mapping function of delivery and of `queue remap`, so a remap preview
+/// shows exactly what delivery would send.
+pub fn map_stored(body: &str, source: &str, before: UserState, mapping: &Mapping<'_>) -> Mapped {
+    let event = serde_json::from_str(body)
         .map_err(|e| e.to_string())
         .and_then(|value| Event::from_value(value, None).map_err(|e| e.to_string()));
     let event = match event {
         Ok(event) => event,
         Err(error) => {
-            job.unmappable = Some(format!("the stored event cannot be read: {error}"));
-            job.body = row.body;
-            return Ok(job);
+            return Mapped::Unmappable {
+                event_type: String::new(),
+                reason: format!("the stored event cannot be read: {error}"),
+            }
         }
     };
-    job.body = row.body;
-    job.event_type = event.event_type().as_str().to_string();
-    let Some(settings) = mapping.sources.get(&job.source) else {
-        job.unmappable = Some(format!(
-            "source `{}` is not configured any more; configure it again, then replay the dead letters",
-            job.source
-        ));
-        return Ok(job);
+    let event_type = event.event_type().as_str().to_string();
+    let Some(settings) = mapping.sources.get(source) else {
+        return Mapped::Unmappable {
+            event_type,
+            reason: format!(
+                "source `{source}` is not configured any more; configure it again, then replay the dead letters"
+            ),
+        };
     };
-    let before = persisted(journal.user_state(&job.source, &job.user_key).await?);
+    let before = persisted(before);
     // The event is given away: the handler moves its properties instead of copying.
-    let output = match map_event_owned(mapping.registry, event, before.clone(), settings) {
-        Ok(output) => output,
-        Err(error) => {
-            job.unmappable = Some(format!(
+    match map_event_owned(mapping.registry, event, before.clone(), settings) {
+        Ok(output) => {
+            let after = persisted(output.state);
+            Mapped::Calls {
+                event_type,
+                calls: output.calls,
+                state_after: (after != before).then(|| Box::new(after)),
+                skipped: output.skipped,
+            }
+        }
+        Err(error) => Mapped::Unmappable {
+            event_type,
+            reason: format!(
                 "the event cannot be mapped any more: {}: {}",
                 error.path, error.message
-            ));
-            return Ok(job);
-        }
-    };
-    let after = persisted(output.state);
-    if after != before {
-        job.state_after = serde_json::to_string(&after).ok().map(|state| StateUpdate {
-            source: job.source.clone(),
-            user_key: job.user_key.clone(),
-            state,
-        });
+            ),
+        },
     }
-    job.skipped = output.skipped;
-    job.total = i64::try_from(output.calls.len()).unwrap_or(i64::MAX);
-    job.call = usize::try_from(job.index)
-        .ok()
-        .and_then(|index| output.calls.into_iter().nth(index));
-    Ok(job)
 }
 
 /// What a user's next event needs of their state and cannot derive. The event name,

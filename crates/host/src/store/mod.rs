@@ -14,7 +14,7 @@ mod schema;
 mod writer;
 
 pub use acceptor::Store;
-pub use admin::{Admin, Replayed, Selection};
+pub use admin::{Admin, DeadEvent, DeliveredEvent, RemapFrom, Replayed, Requeue, Selection};
 pub use journal::{Journal, JournalError};
 pub use reader::{DeadLetter, PendingRow, Reader, SourceStats};
 pub use writer::{DeadCall, Settlement, StateUpdate, StoreConfig, StoreError};

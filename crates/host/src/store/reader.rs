@@ -120,14 +120,7 @@ impl Reader {
     /// A user's state as their last delivered event left it (the default for a new user).
     /// A state that does not parse (a store written by another version) counts as new.
     pub fn user_state(&self, source: &str, user_key: &str) -> rusqlite::Result<UserState> {
-        let text: Option<String> = self
-            .conn
-            .prepare_cached("SELECT state FROM user_state WHERE source = ?1 AND user_key = ?2")?
-            .query_row(params![source, user_key], |row| row.get(0))
-            .optional()?;
-        Ok(text
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default())
+        read_user_state(&self.conn, source, user_key)
     }
 
     pub fn stats(&self, now_ms: i64) -> rusqlite::Result<Vec<SourceStats>> {
@@ -200,6 +193,22 @@ impl Reader {
         })?;
         rows.collect()
     }
+}
+
+/// A user's stored state on any connection (the default for a new user, or for a state
+/// that does not parse: a store written by another version).
+pub(crate) fn read_user_state(
+    conn: &Connection,
+    source: &str,
+    user_key: &str,
+) -> rusqlite::Result<UserState> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT state FROM user_state WHERE source = ?1 AND user_key = ?2")?
+        .query_row(params![source, user_key], |row| row.get(0))
+        .optional()?;
+    Ok(text
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default())
 }
 
 fn pending_row(row: &Row<'_>) -> rusqlite::Result<PendingRow> {

@@ -10,11 +10,12 @@
 //! writes. So `journal` and `seen` are appended in id order with no secondary index (the
 //! de-dup lookup lives in memory, see `dedup.rs`; delivery finds a user's next event from
 //! what its scan saw), and `user_state` is written only by delivery, when a user's state
-//! changed.
+//! changed. `delivered` (kept for `queue remap`) is appended by delivery under the journal
+//! row's id and pruned from its start.
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// One row per accepted event not yet fully delivered (`kind` `event`, `body` its JSON),
 /// or per call replayed from a dead letter (`kind` `call`, `body` the call's JSON).
@@ -32,7 +33,27 @@ CREATE TABLE IF NOT EXISTS journal (
     done_calls      INTEGER NOT NULL DEFAULT 0,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL DEFAULT 0,
-    last_error      TEXT
+    last_error      TEXT,
+    delivered_calls TEXT,
+    had_dead        INTEGER NOT NULL DEFAULT 0,
+    remapped        INTEGER NOT NULL DEFAULT 0
+);
+";
+
+/// Events delivered (their row finished), kept `keep_delivered` for `queue remap`: the
+/// raw event and the calls InMoment accepted (a JSON array). `id` is the journal row's,
+/// so rows are appended nearly in order and read in acceptance order; pruned from the
+/// oldest. No other index: remap reads the table whole, rarely.
+const DELIVERED: &str = "
+CREATE TABLE IF NOT EXISTS delivered (
+    id              INTEGER PRIMARY KEY,
+    source          TEXT    NOT NULL,
+    user_key        TEXT    NOT NULL,
+    message_id      TEXT    NOT NULL,
+    accepted_at_ms  INTEGER NOT NULL,
+    delivered_at_ms INTEGER NOT NULL,
+    event           TEXT    NOT NULL,
+    calls           TEXT    NOT NULL
 );
 ";
 
@@ -100,6 +121,17 @@ DROP TABLE calls;
 DROP TABLE IF EXISTS counts;
 ";
 
+/// Version 5 keeps delivered events (`delivered`) and, per journal row, the calls
+/// InMoment accepted so far (`delivered_calls`), whether one of its calls died
+/// (`had_dead`: such an event is remapped through its dead letter, not kept as delivered)
+/// and whether `queue remap` queued it (`remapped`). Existing rows keep their data; the
+/// new columns start empty.
+const FROM_V4: &str = "
+ALTER TABLE journal ADD COLUMN delivered_calls TEXT;
+ALTER TABLE journal ADD COLUMN had_dead INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE journal ADD COLUMN remapped INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Version 1 kept `seen` as a B-tree keyed by messageId and indexed `calls` by user: both
 /// random writes. The de-dup history is kept, in arrival order.
 const FROM_V1: &str = "
@@ -141,13 +173,14 @@ pub fn create(conn: &Connection) -> rusqlite::Result<()> {
     if (1..VERSION).contains(&version) && has_table(conn, "calls")? {
         conn.execute_batch(&format!("BEGIN; {JOURNAL} {FROM_V3} COMMIT;"))?;
     }
-    conn.execute_batch(&format!("BEGIN; {JOURNAL} {SCHEMA} COMMIT;"))?;
-    let has_event: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('dead_letters') WHERE name = 'event'",
-        [],
-        |row| row.get(0),
-    )?;
-    if !has_event {
+    if (1..VERSION).contains(&version)
+        && has_table(conn, "journal")?
+        && !has_column(conn, "journal", "remapped")?
+    {
+        conn.execute_batch(&format!("BEGIN; {FROM_V4} COMMIT;"))?;
+    }
+    conn.execute_batch(&format!("BEGIN; {JOURNAL} {SCHEMA} {DELIVERED} COMMIT;"))?;
+    if !has_column(conn, "dead_letters", "event")? {
         conn.execute_batch("ALTER TABLE dead_letters ADD COLUMN event TEXT;")?;
     }
     conn.pragma_update(None, "user_version", VERSION)?;
@@ -158,6 +191,14 @@ fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
         [name],
+        |row| row.get(0),
+    )
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
         |row| row.get(0),
     )
 }

@@ -35,6 +35,8 @@ pub struct StoreConfig {
     /// A hard cap on the database file in pages (SQLite's `max_page_count`): writes past
     /// it fail exactly as on a full disk, which is how tests make one.
     pub max_page_count: Option<i64>,
+    /// Delivered events older than this are pruned (kept until then for `queue remap`).
+    pub keep_delivered: Duration,
 }
 
 impl StoreConfig {
@@ -48,6 +50,7 @@ impl StoreConfig {
             group_max: 256,
             group_linger: Duration::from_micros(300),
             max_page_count: None,
+            keep_delivered: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -108,6 +111,8 @@ pub enum Settlement {
         id: i64,
         done_calls: i64,
         dead: Option<DeadCall>,
+        /// The call's JSON when InMoment accepted it, kept for the `delivered` record.
+        delivered: Option<String>,
     },
     /// The row's last call settled (or it had none): it leaves the journal, and the
     /// user's state after the event is stored when it changed.
@@ -115,6 +120,8 @@ pub enum Settlement {
         id: i64,
         state: Option<StateUpdate>,
         dead: Option<DeadCall>,
+        /// The last call's JSON when InMoment accepted it.
+        delivered: Option<String>,
     },
     /// Try the call again at `next_attempt_ms`; the attempt count and last error are kept
     /// so a restart resumes the schedule instead of starting over.
@@ -171,11 +178,19 @@ pub(crate) struct Writer {
     config: StoreConfig,
     shared: Arc<Shared>,
     seen: SeenIndex,
-    last_housekeeping: Instant,
+    /// None until the first pass, which runs after the first commit.
+    last_housekeeping: Option<Instant>,
+    /// The last pruning step deleted something: more may be due.
+    prune_backlog: bool,
 }
 
-/// How often the database size is checked.
+/// How often the database size is checked and old delivered events are pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+
+/// Delivered events looked at (and at most deleted) per pruning step: one short commit
+/// that never holds ingest up for long. While steps delete something, every group commit
+/// is followed by one more.
+const PRUNE_CHUNK: i64 = 2_000;
 
 impl Writer {
     pub fn new(
@@ -189,7 +204,8 @@ impl Writer {
             config,
             shared,
             seen,
-            last_housekeeping: Instant::now(),
+            last_housekeeping: None,
+            prune_backlog: false,
         }
     }
 
@@ -205,8 +221,13 @@ impl Writer {
             }
             under_load = group.len() > 1;
             self.commit_group(group);
-            if self.last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
+            let due = self
+                .last_housekeeping
+                .is_none_or(|last| last.elapsed() >= HOUSEKEEPING_EVERY);
+            if due {
                 self.housekeeping();
+            } else if self.prune_backlog {
+                self.prune_step();
             }
         }
     }
@@ -301,8 +322,23 @@ impl Writer {
         i64::try_from(self.config.dedup_window.as_millis()).unwrap_or(i64::MAX)
     }
 
+    /// One pruning step of `delivered` (its own short transaction).
+    fn prune_step(&mut self) {
+        let keep = i64::try_from(self.config.keep_delivered.as_millis()).unwrap_or(i64::MAX);
+        let cutoff_ms = now_ms().saturating_sub(keep);
+        match prune_delivered(&self.conn, cutoff_ms) {
+            // Keep going while steps delete something: more may be due behind the window.
+            Ok(deleted) => self.prune_backlog = deleted > 0,
+            Err(error) => {
+                self.prune_backlog = false;
+                tracing::warn!(%error, "Could not prune delivered events; trying again later.");
+            }
+        }
+    }
+
     fn housekeeping(&mut self) {
-        self.last_housekeeping = Instant::now();
+        self.last_housekeeping = Some(Instant::now());
+        self.prune_step();
         // Another process (`queue dead replay`) may have changed the count.
         match schema::pending(&self.conn) {
             Ok(pending) => self.shared.set_pending(pending),
@@ -374,18 +410,33 @@ fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite
                 id,
                 done_calls,
                 dead,
+                delivered,
             } => {
                 if let Some(dead) = dead {
                     park(tx, *id, dead, now_ms)?;
                 }
                 tx.prepare_cached(
-                    "UPDATE journal SET done_calls = ?2, attempts = 0, next_attempt_ms = 0, last_error = NULL WHERE id = ?1",
+                    "UPDATE journal SET done_calls = ?2, attempts = 0, next_attempt_ms = 0, last_error = NULL,
+                        delivered_calls = CASE WHEN ?3 IS NULL THEN delivered_calls
+                            ELSE json_insert(COALESCE(delivered_calls, '[]'), '$[#]', json(?3)) END,
+                        had_dead = had_dead OR ?4
+                     WHERE id = ?1",
                 )?
-                .execute(params![id, done_calls])?;
+                .execute(params![id, done_calls, delivered, dead.is_some()])?;
             }
-            Settlement::Finished { id, state, dead } => {
+            Settlement::Finished {
+                id,
+                state,
+                dead,
+                delivered,
+            } => {
                 if let Some(dead) = dead {
                     park(tx, *id, dead, now_ms)?;
+                }
+                // An event with a dead call (or that could not be mapped) is remapped
+                // through its dead letter, so it is not kept as delivered too.
+                if dead.is_none() {
+                    keep_delivered(tx, *id, delivered.as_deref(), now_ms)?;
                 }
                 if let Some(update) = state {
                     tx.prepare_cached(
@@ -411,6 +462,39 @@ fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite
         }
     }
     Ok(left)
+}
+
+/// Copies event row `id` to `delivered`, under the same id (so acceptance order), with the
+/// calls InMoment accepted (`last`, the final one, if it was); replayed calls have no
+/// event, and an event with a dead call has its dead letter: neither is kept.
+fn keep_delivered(
+    tx: &Transaction<'_>,
+    id: i64,
+    last: Option<&str>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO delivered (id, source, user_key, message_id, accepted_at_ms, delivered_at_ms, event, calls)
+         SELECT id, source, user_key, message_id, accepted_at_ms, ?2, body,
+                CASE WHEN ?3 IS NULL THEN COALESCE(delivered_calls, '[]')
+                     ELSE json_insert(COALESCE(delivered_calls, '[]'), '$[#]', json(?3)) END
+         FROM journal WHERE id = ?1 AND kind = 'event' AND had_dead = 0",
+    )?
+    .execute(params![id, now_ms, last])?;
+    Ok(())
+}
+
+/// Deletes the delivered events recorded before `cutoff_ms` among the oldest
+/// [`PRUNE_CHUNK`] (by id, which follows delivery closely); returns how many went. Only
+/// that window is read, so a pass costs the same however large the table is and whether
+/// or not anything is due (a filter over the whole table would scan it every second).
+fn prune_delivered(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM delivered WHERE id IN
+            (SELECT id FROM (SELECT id, delivered_at_ms FROM delivered ORDER BY id LIMIT ?2)
+             WHERE delivered_at_ms < ?1)",
+    )?
+    .execute(params![cutoff_ms, PRUNE_CHUNK])
 }
 
 /// Records a dead call of journal row `id`, with the event it came from.
