@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use inmoment_host::linked::registry;
 use inmoment_host::service;
 use inmoment_host::store::{Admin, Reader, Selection, StoreConfig};
 use inmoment_sandbox::{Fault, Sandbox, SandboxConfig};
+use inmoment_testkit::TempDir;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -462,26 +463,5 @@ async fn ingest_and_delivery_stop_within_one_shutdown_deadline() {
 }
 
 fn tempdir() -> TempDir {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "inmoment-e2e-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&path);
-    TempDir(path)
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    TempDir::new("e2e")
 }

@@ -74,8 +74,8 @@ fn delivered(sandbox: &Sandbox) -> HashMap<String, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_delivery_loses_nothing_and_duplicates_are_counted() {
-    let dir = std::env::temp_dir().join(format!("inmoment-crash-delivery-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let temp = inmoment_testkit::TempDir::new("crash-delivery");
+    let dir = temp.path().to_path_buf();
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let listen = {
         let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -149,5 +149,4 @@ async fn sigkill_during_delivery_loses_nothing_and_duplicates_are_counted() {
         duplicates <= 64,
         "duplicates bounded by the calls in flight at the kill: {duplicates}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,10 +12,9 @@ use inmoment_host::accept::{Acceptor, Source};
 use inmoment_host::delivery::{Attempt, Backoff, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
 use inmoment_host::store::{Admin, Selection, Store, StoreConfig};
-use temp::TempDir;
+use inmoment_testkit::TempDir;
 
 mod engine_support;
-mod temp;
 
 use serde_json::json;
 
@@ -437,7 +436,7 @@ async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back
 }
 
 fn tempdir() -> TempDir {
-    TempDir::new("inmoment-delivery-test")
+    TempDir::new("delivery-test")
 }
 
 /// The journal keeps events, not calls: delivery maps them with the settings of the time

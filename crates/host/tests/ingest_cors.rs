@@ -127,9 +127,10 @@ async fn a_list_of_origins_admits_only_those() {
 
 #[test]
 fn a_path_in_an_origin_stops_start_up_with_a_message() {
-    let path = ingest_support::config_file(
+    let dir = ingest_support::config_file(
         "write_keys = [\"k\"]\naccount_token = \"NPS-4aeb53c1\"\ncors_allowed_origins = [\"https://shop.example/checkout\"]\n",
     );
+    let path = dir.join("config.toml");
     let error = inmoment_host::config::Config::load(
         Some(&path),
         &|_| None,

@@ -155,9 +155,12 @@ async fn without_a_secret_the_webhook_needs_a_write_key() {
 #[test]
 fn an_empty_webhook_secret_is_a_configuration_error() {
     let error = inmoment_host::config::Config::load(
-        Some(&ingest_support::config_file(
-            "account_token = \"NPS-4aeb53c1\"\nwrite_keys = [\"k\"]\nwebhook_secret = \"  \"\n",
-        )),
+        Some(
+            &ingest_support::config_file(
+                "account_token = \"NPS-4aeb53c1\"\nwrite_keys = [\"k\"]\nwebhook_secret = \"  \"\n",
+            )
+            .join("config.toml"),
+        ),
         &|_: &str| None,
         &inmoment_host::config::ConfigFlags::default(),
     )

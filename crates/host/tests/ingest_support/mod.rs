@@ -5,7 +5,6 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
 use inmoment_host::config::{AccountFlags, Config, ConfigFlags};
 use inmoment_host::ingest::memory::MemoryAcceptor;
 use inmoment_host::metrics::Metrics;
+use inmoment_testkit::TempDir;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,22 +47,22 @@ pub fn config() -> Config {
     Config::load(None, &|_| None, &flags).unwrap()
 }
 
-static FILES: AtomicUsize = AtomicUsize::new(0);
-
-/// A config file with this text, in a fresh temporary directory.
-pub fn config_file(text: &str) -> std::path::PathBuf {
-    let n = FILES.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("inmoment-ingest-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("config.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+/// A fresh temporary directory holding `config.toml` with this text.
+pub fn config_file(text: &str) -> TempDir {
+    let dir = TempDir::new("ingest-config");
+    dir.write("config.toml", text);
+    dir
 }
 
 /// A config read from TOML text alone.
 pub fn config_from_toml(text: &str) -> Config {
-    let path = config_file(text);
-    Config::load(Some(&path), &|_| None, &ConfigFlags::default()).unwrap()
+    let dir = config_file(text);
+    Config::load(
+        Some(&dir.join("config.toml")),
+        &|_| None,
+        &ConfigFlags::default(),
+    )
+    .unwrap()
 }
 
 /// A running server on an ephemeral port of 127.0.0.1.
