@@ -3,8 +3,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::{ConfigPatch, SandboxConfig};
@@ -27,6 +29,8 @@ struct Shared {
     world: Mutex<World>,
     log: Mutex<RequestLog>,
     seq: AtomicU64,
+    /// Bumped after each request is logged, so tests can wait for requests without polling.
+    recorded: watch::Sender<u64>,
 }
 
 impl SandboxState {
@@ -38,6 +42,7 @@ impl SandboxState {
                 log: Mutex::new(RequestLog::new(config.request_log_cap)),
                 world: Mutex::new(World::new(config)),
                 seq: AtomicU64::new(0),
+                recorded: watch::Sender::new(0),
             }),
         }
     }
@@ -54,6 +59,40 @@ impl SandboxState {
             .log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Logs a request and wakes whoever waits for requests.
+    pub(crate) fn record(&self, entry: RecordedRequest) {
+        self.log().push(entry);
+        self.shared.recorded.send_modify(|n| *n += 1);
+    }
+
+    /// Waits until `done` holds for the logged requests (checked now and after each newly
+    /// logged request); false if `deadline` passes first.
+    pub async fn wait_until(
+        &self,
+        deadline: Duration,
+        mut done: impl FnMut(&[RecordedRequest]) -> bool,
+    ) -> bool {
+        let mut recorded = self.shared.recorded.subscribe();
+        let wait = async {
+            loop {
+                recorded.borrow_and_update();
+                if done(&self.requests()) {
+                    return;
+                }
+                if recorded.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(deadline, wait).await.is_ok()
+    }
+
+    /// Waits until at least `n` requests are logged; false if `deadline` passes first.
+    pub async fn wait_for_requests(&self, n: usize, deadline: Duration) -> bool {
+        self.wait_until(deadline, |requests| requests.len() >= n)
+            .await
     }
 
     pub(crate) fn next_seq(&self) -> u64 {

@@ -81,7 +81,7 @@ pub async fn dispatch(State(app): State<SandboxState>, request: Request) -> Resp
     } else {
         tracing::debug!(seq, %method, %path, status, faults = ?plan.applied, "sandbox request");
     }
-    app.log().push(RecordedRequest {
+    app.record(RecordedRequest {
         seq,
         at,
         method,
