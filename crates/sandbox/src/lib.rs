@@ -168,6 +168,12 @@ impl Sandbox {
         self.state.wait_for_requests(n, deadline).await
     }
 
+    /// Waits until at least `n` requests have arrived (before any fault delays them or
+    /// they are logged); false if `deadline` passes first.
+    pub async fn wait_for_arrivals(&self, n: u64, deadline: std::time::Duration) -> bool {
+        self.state.wait_for_arrivals(n, deadline).await
+    }
+
     /// Requests counted for a route name such as `responses.create` (`*`: all).
     pub fn count(&self, route: &str) -> u64 {
         self.state.count(route)

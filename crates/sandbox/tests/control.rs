@@ -455,3 +455,22 @@ async fn a_wait_for_requests_wakes_on_the_request_that_completes_it() {
             .await
     );
 }
+
+#[tokio::test]
+async fn an_arrival_is_seen_before_a_delayed_request_is_logged() {
+    let env = Env::start().await;
+    env.sandbox.add_fault(Fault::delay("eligible", 60_000));
+    let url = env.url(&format!("/eligible.json?account_token={DEMO}&email=a@b.c"));
+    let http = env.http.clone();
+    let in_flight = tokio::spawn(async move { http.get(url).send().await });
+    assert!(
+        env.sandbox
+            .wait_for_arrivals(1, std::time::Duration::from_secs(10))
+            .await
+    );
+    assert!(
+        env.sandbox.requests().is_empty(),
+        "logged only after its delay"
+    );
+    in_flight.abort();
+}
