@@ -357,7 +357,7 @@ async fn a_restart_resumes_the_persisted_retry_schedule() {
     let mut running = engine_support::spawn(&store, fake.clone(), config());
     fake.wait_attempts("m2", 1).await;
     assert!(
-        running.wait_until(|report| report.pending == 1).await,
+        running.wait_until(|report| report.pending <= 1).await,
         "bob's event is delivered"
     );
     running.stop().await;
