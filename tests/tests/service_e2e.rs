@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,19 +15,50 @@ use inmoment_host::linked::registry;
 use inmoment_host::service;
 use inmoment_host::store::{Admin, Reader, Selection, StoreConfig};
 use inmoment_sandbox::{Fault, Sandbox, SandboxConfig};
+use inmoment_testkit::TempDir;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 const WRITE_KEY: &str = "e2e-key";
 const TOKEN: &str = "NPS-d3m0d3m0";
+
+/// How long any wait here may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(15);
 
 struct Running {
     addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), String>>,
+    /// Changes with every commit of the service's store.
+    commits: watch::Receiver<u64>,
 }
 
 impl Running {
+    /// Waits until `done` holds, checked now and again after each commit of the store
+    /// (where every delivery result lands); fails the test after [`PATIENCE`].
+    async fn wait_until(&mut self, what: &str, mut done: impl FnMut() -> bool) {
+        let commits = &mut self.commits;
+        let wait = async {
+            while !done() {
+                commits.changed().await.unwrap();
+            }
+        };
+        tokio::time::timeout(PATIENCE, wait)
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    }
+
+    /// Waits for `n` more commits of the store than it had made when last waited on.
+    async fn wait_commits(&mut self, n: usize) {
+        for _ in 0..n {
+            tokio::time::timeout(PATIENCE, self.commits.changed())
+                .await
+                .expect("a store commit")
+                .unwrap();
+        }
+    }
+
     async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -69,6 +100,7 @@ async fn start_with(
     let deliver = Arc::new(InMomentDeliver::from_config(&config, Attempts::Once).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let store = service::open_store(&config, registry().unwrap()).unwrap();
+    let commits = store.commits();
     let task = tokio::spawn(service::run(
         config,
         store,
@@ -83,6 +115,7 @@ async fn start_with(
         addr,
         stop: Some(stop),
         task,
+        commits,
     }
 }
 
@@ -130,15 +163,20 @@ fn checks(sandbox: &Sandbox) -> Vec<(String, String, u16)> {
         .collect()
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// Waits until the eligibility checks the sandbox answered satisfy `done`, re-checked as
+/// each request is logged; fails the test after [`PATIENCE`].
+async fn wait_for_checks(sandbox: &Sandbox, what: &str, mut done: impl FnMut(usize) -> bool) {
+    let arrived = sandbox
+        .wait_until(PATIENCE, |requests| {
+            done(
+                requests
+                    .iter()
+                    .filter(|r| r.path == "/eligible.json")
+                    .count(),
+            )
+        })
+        .await;
+    assert!(arrived, "timed out waiting for {what}");
 }
 
 fn reader(dir: &Path) -> Reader {
@@ -157,7 +195,7 @@ async fn events_accepted_while_inmoment_is_down_are_all_delivered_when_it_is_up(
     let spare = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let inmoment = spare.local_addr().unwrap();
     drop(spare); // nothing listens: connections are refused
-    let server = start(dir.path(), &format!("http://{inmoment}"), TOKEN).await;
+    let mut server = start(dir.path(), &format!("http://{inmoment}"), TOKEN).await;
     let batch: Vec<Value> = (0..60)
         .map(|i| track(&format!("m{i}"), &format!("u{}", i % 6), &format!("E{i}")))
         .collect();
@@ -167,7 +205,7 @@ async fn events_accepted_while_inmoment_is_down_are_all_delivered_when_it_is_up(
             .status(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(150)).await; // a few failed rounds
+    server.wait_commits(10).await; // the batch, then rounds of failed attempts
     assert_eq!(
         pending(dir.path()),
         60,
@@ -180,7 +218,9 @@ async fn events_accepted_while_inmoment_is_down_are_all_delivered_when_it_is_up(
     )
     .await
     .unwrap();
-    wait_until("every call delivered", || pending(dir.path()) == 0).await;
+    server
+        .wait_until("every call delivered", || pending(dir.path()) == 0)
+        .await;
     let delivered = checks(&sandbox);
     let mut per_event: HashMap<String, usize> = HashMap::new();
     for (_, event, status) in &delivered {
@@ -200,9 +240,11 @@ async fn a_500_twice_then_200_takes_three_attempts_and_delivers_once() {
     let dir = tempdir();
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     sandbox.add_fault(Fault::status("eligible", 500).times(Some(2)));
-    let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
+    let mut server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
     track_accepted(server.addr, "m1", "ann", "Paid").await;
-    wait_until("delivery", || pending(dir.path()) == 0).await;
+    server
+        .wait_until("delivery", || pending(dir.path()) == 0)
+        .await;
     let statuses: Vec<u16> = checks(&sandbox).into_iter().map(|c| c.2).collect();
     assert_eq!(statuses, [500, 500, 200]);
     server.stop().await;
@@ -213,12 +255,13 @@ async fn a_400_is_tried_once_and_parked_as_a_dead_letter_with_the_reason() {
     let dir = tempdir();
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     sandbox.add_fault(Fault::status("eligible", 400).body(json!({"error": "bad parameter"})));
-    let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
+    let mut server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
     track_accepted(server.addr, "m1", "ann", "Paid").await;
-    wait_until("a dead letter", || {
-        reader(dir.path()).dead_letter_count().unwrap() == 1
-    })
-    .await;
+    server
+        .wait_until("a dead letter", || {
+            reader(dir.path()).dead_letter_count().unwrap() == 1
+        })
+        .await;
     assert_eq!(checks(&sandbox).len(), 1, "one attempt");
     let dead = reader(dir.path()).dead_letters(10).unwrap();
     assert_eq!(
@@ -244,7 +287,7 @@ async fn a_400_is_tried_once_and_parked_as_a_dead_letter_with_the_reason() {
 async fn a_group_reaches_the_end_user_and_later_checks() {
     let dir = tempdir();
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let server = start_with(
+    let mut server = start_with(
         dir.path(),
         &sandbox.base_url(),
         TOKEN,
@@ -255,7 +298,9 @@ async fn a_group_reaches_the_end_user_and_later_checks() {
     let group = json!({"type":"group","messageId":"g1","userId":"ann","groupId":"acct-42","traits":{"name":"Acme","address":{"city":"Madrid"}}});
     let batch = json!({"batch": [identify, group, track("t1", "ann", "Paid")]});
     assert_eq!(post(server.addr, "/v1/batch", batch).await.status(), 200);
-    wait_until("delivery", || pending(dir.path()) == 0).await;
+    server
+        .wait_until("delivery", || pending(dir.path()) == 0)
+        .await;
 
     let last_check = sandbox
         .requests()
@@ -282,7 +327,7 @@ async fn a_dead_letter_counts_every_http_attempt_it_took() {
     let dir = tempdir();
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     sandbox.add_fault(Fault::status("eligible", 500).times(None));
-    let server = start_with(
+    let mut server = start_with(
         dir.path(),
         &sandbox.base_url(),
         TOKEN,
@@ -290,10 +335,11 @@ async fn a_dead_letter_counts_every_http_attempt_it_took() {
     )
     .await;
     track_accepted(server.addr, "m1", "ann", "Paid").await;
-    wait_until("a dead letter", || {
-        reader(dir.path()).dead_letter_count().unwrap() == 1
-    })
-    .await;
+    server
+        .wait_until("a dead letter", || {
+            reader(dir.path()).dead_letter_count().unwrap() == 1
+        })
+        .await;
     let tries = checks(&sandbox).len();
     let dead = reader(dir.path()).dead_letters(10).unwrap();
     assert!(tries > 1, "retried before giving up: {tries}");
@@ -317,14 +363,17 @@ async fn a_429_with_retry_after_2_delays_the_next_attempt_at_least_2_seconds() {
     sandbox.add_fault(Fault::status("eligible", 429).retry_after(2));
     let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
     track_accepted(server.addr, "m1", "ann", "Paid").await;
-    wait_until("the 429", || !checks(&sandbox).is_empty()).await;
-    let refused_at = Instant::now();
-    wait_until("the second attempt", || checks(&sandbox).len() == 2).await;
-    let waited = refused_at.elapsed();
-    assert!(
-        waited >= Duration::from_millis(1990),
-        "retried after {waited:?}"
-    );
+    wait_for_checks(&sandbox, "the second attempt", |n| n == 2).await;
+    // Measured on the sandbox's monotonic clock, from the 429's arrival (before the
+    // service could read it) to the retry's arrival (after the service sent it): no slack.
+    let arrivals: Vec<u64> = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/eligible.json")
+        .map(|r| r.arrived_us)
+        .collect();
+    let waited = Duration::from_micros(arrivals[1] - arrivals[0]);
+    assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
     assert_eq!(
         checks(&sandbox).iter().map(|c| c.2).collect::<Vec<_>>(),
         [429, 200]
@@ -338,7 +387,7 @@ async fn calls_of_one_user_arrive_in_acceptance_order_under_concurrency() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     sandbox.add_fault(Fault::delay("eligible", 2).times(None));
     sandbox.add_fault(Fault::status("eligible", 503).after(7).times(Some(5)));
-    let server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
+    let mut server = start(dir.path(), &sandbox.base_url(), TOKEN).await;
     // Accepted one batch after the other (acceptance order = round order), while
     // delivery of earlier rounds already runs concurrently across users.
     for round in 0..10 {
@@ -358,7 +407,9 @@ async fn calls_of_one_user_arrive_in_acceptance_order_under_concurrency() {
             200
         );
     }
-    wait_until("all delivered", || pending(dir.path()) == 0).await;
+    server
+        .wait_until("all delivered", || pending(dir.path()) == 0)
+        .await;
     let mut seen: HashMap<String, Vec<String>> = HashMap::new();
     for (user, event, status) in checks(&sandbox) {
         if status == 200 {
@@ -377,25 +428,26 @@ async fn calls_of_one_user_arrive_in_acceptance_order_under_concurrency() {
 async fn dead_letters_from_a_wrong_token_are_delivered_after_the_fix_and_a_replay() {
     let dir = tempdir();
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let wrong = start(dir.path(), &sandbox.base_url(), "NPS-wr0ngt0k3n").await;
+    let mut wrong = start(dir.path(), &sandbox.base_url(), "NPS-wr0ngt0k3n").await;
     track_accepted(wrong.addr, "m1", "ann", "Paid").await;
-    wait_until("the dead letter", || {
-        reader(dir.path()).dead_letter_count().unwrap() == 1
-    })
-    .await;
+    wrong
+        .wait_until("the dead letter", || {
+            reader(dir.path()).dead_letter_count().unwrap() == 1
+        })
+        .await;
     assert!(reader(dir.path()).dead_letters(1).unwrap()[0]
         .reason
         .contains("Account Token"));
     wrong.stop().await;
 
-    let fixed = start(dir.path(), &sandbox.base_url(), TOKEN).await;
+    let mut fixed = start(dir.path(), &sandbox.base_url(), TOKEN).await;
     let replayed = Admin::open(&StoreConfig::new(dir.path()).database_path())
         .unwrap()
         .replay(&Selection::All)
         .unwrap();
     assert_eq!(replayed, 1);
     // The unknown account was answered 200 with an "error"; wait for the replayed attempt.
-    wait_until("the replayed delivery", || checks(&sandbox).len() == 2).await;
+    wait_for_checks(&sandbox, "the replayed delivery", |n| n == 2).await;
     let last = sandbox
         .requests()
         .into_iter()
@@ -407,10 +459,11 @@ async fn dead_letters_from_a_wrong_token_are_delivered_after_the_fix_and_a_repla
         "sent with the fixed token"
     );
     assert_eq!(last.params["event_name"], "Paid");
-    wait_until("the replay settled", || {
-        reader(dir.path()).dead_letter_count().unwrap() == 0 && pending(dir.path()) == 0
-    })
-    .await;
+    fixed
+        .wait_until("the replay settled", || {
+            reader(dir.path()).dead_letter_count().unwrap() == 0 && pending(dir.path()) == 0
+        })
+        .await;
     // Replaying while serving must leave ingest working (the count once wrapped below 0).
     let ready = reqwest::get(format!("http://{}/readyz", fixed.addr))
         .await
@@ -445,10 +498,11 @@ async fn ingest_and_delivery_stop_within_one_shutdown_deadline() {
     slow.write_all(format!("{}{{\"userId\"", head(100)).as_bytes())
         .await
         .unwrap();
-    wait_until("a delivery in flight", || {
-        sandbox.state_handle().faults().is_empty()
-    })
-    .await;
+    // The delayed check has arrived (it would be logged only when its 60 s delay ends).
+    assert!(
+        sandbox.wait_for_arrivals(1, PATIENCE).await,
+        "a delivery in flight"
+    );
 
     let stopping = Instant::now();
     server.stop().await;
@@ -462,26 +516,5 @@ async fn ingest_and_delivery_stop_within_one_shutdown_deadline() {
 }
 
 fn tempdir() -> TempDir {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "inmoment-e2e-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&path);
-    TempDir(path)
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    TempDir::new("e2e")
 }

@@ -247,13 +247,13 @@ async fn a_429_waits_for_the_rate_limit_reset_then_goes_through() {
 
     let started = Instant::now();
     let pending = tokio::spawn(stack.oneshot(demo_eligibility()));
-    // Once InMoment has said 429, let its minute end.
-    for _ in 0..5000 {
-        if sandbox.requests().iter().any(|r| r.status == 429) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    // Once InMoment has said 429 (woken as the sandbox logs it), let its minute end.
+    let refused = sandbox
+        .wait_until(Duration::from_secs(10), |requests| {
+            requests.iter().any(|r| r.status == 429)
+        })
+        .await;
+    assert!(refused, "InMoment never answered 429");
     sandbox.advance_clock(1);
     let out = pending.await.unwrap().unwrap();
 

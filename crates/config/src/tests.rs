@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args as _, FromArgMatches as _};
+use inmoment_testkit::TempDir;
 
 use crate::layering::scalar_text;
 use crate::*;
@@ -23,13 +24,11 @@ fn flags(write_keys: &str, token: &str) -> ConfigFlags {
     }
 }
 
-/// A file in a fresh directory, removed with it when the test's process ends.
-fn file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("inmoment-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
+/// A file in a fresh directory, removed with it when the returned `TempDir` drops.
+fn file(name: &str, text: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new("config");
+    let path = dir.write(name, text);
+    (dir, path)
 }
 
 #[test]
@@ -50,7 +49,7 @@ fn defaults_apply_when_only_a_write_key_is_given() {
 
 #[test]
 fn the_example_parses_with_both_sources() {
-    let path = file("example.toml", EXAMPLE);
+    let (_dir, path) = file("example.toml", EXAMPLE);
     let config = Config::load(Some(&path), &no_env, &ConfigFlags::default()).unwrap();
     assert_eq!(config.sources.len(), 2);
     assert_eq!(config.sources[0].write_keys.len(), 2);
@@ -164,7 +163,7 @@ fn every_key_is_read_from_file_variable_and_flag_and_printed() {
         if name != "account_token" {
             toml.push_str(&format!("account_token = \"{BASE_TOKEN}\"\n"));
         }
-        let path = file(&format!("{name}.toml"), &toml);
+        let (_dir, path) = file(&format!("{name}.toml"), &toml);
         let from_file = Config::load_for_send(Some(&path), &no_env, &ConfigFlags::default())
             .unwrap_or_else(|e| panic!("{name} in a file: {e}"));
         let env = |var: &str| match var == key.env_name() {
@@ -203,7 +202,7 @@ fn every_key_is_read_from_file_variable_and_flag_and_printed() {
 #[test]
 fn the_example_sets_every_key_to_something_else_than_its_default() {
     let table: toml::Table = toml::from_str(EXAMPLE).unwrap();
-    let path = file("every-key.toml", EXAMPLE);
+    let (_dir, path) = file("every-key.toml", EXAMPLE);
     let example = Config::load(Some(&path), &no_env, &ConfigFlags::default()).unwrap();
     let baseline = Config::load_for_send(None, &base_env, &ConfigFlags::default()).unwrap();
     for key in KEYS {

@@ -24,7 +24,7 @@ use inmoment_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
 use clients::{
-    checks, param, run_node_report, wait_until, ServerProcess, StoreView, TempDir, TOKEN,
+    checks, param, run_node_report, wait_for_checks, ServerProcess, StoreView, TempDir, TOKEN,
 };
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -98,14 +98,20 @@ fn sent_once(report: &Value, paths: &[&str]) -> Vec<String> {
 
 /// The three events are stored, then exactly their three checks reach the sandbox with
 /// what each carries; the page's check has the page's URL.
-async fn assert_stored_and_delivered(dir: &Path, sandbox: &Sandbox, ids: &[String], url: &str) {
-    let store = StoreView::open(dir);
-    let seen = store.seen();
+async fn assert_stored_and_delivered(
+    server: &mut ServerProcess,
+    dir: &Path,
+    sandbox: &Sandbox,
+    ids: &[String],
+    url: &str,
+) {
+    let seen = StoreView::open(dir).seen();
     assert!(ids.iter().all(|id| seen.contains(id)), "not all stored");
-    wait_until("3 eligibility checks delivered", || {
-        store.pending() == 0 && checks(sandbox).len() >= 3
-    })
-    .await;
+    wait_for_checks(sandbox, "3 eligibility checks", |checks| checks.len() >= 3).await;
+    // Stopped, the server has recorded the results of everything it had in flight.
+    server.stop().await;
+    let store = StoreView::open(dir);
+    assert_eq!(store.pending(), 0, "every delivery recorded");
     let checks = checks(sandbox);
     assert_eq!(checks.len(), 3, "{checks:?}");
     assert!(checks.iter().all(|c| c.status == 200
@@ -140,13 +146,13 @@ fn usage_counters(report: &Value) -> usize {
 async fn run(label: &str, delivery: &str, paths: &[&str], counted: usize) {
     let dir = TempDir::new(label);
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let server = ServerProcess::start(dir.path(), &sandbox.base_url()).await;
+    let mut server = ServerProcess::start(dir.path(), &sandbox.base_url()).await;
     let report = drive(&server, delivery).await;
     let ids = sent_once(&report, paths);
     assert_eq!(usage_counters(&report), counted, "{report:#}");
     let url = report["page_url"].as_str().unwrap();
     assert!(url.ends_with("/pricing?plan=pro"), "{url}");
-    assert_stored_and_delivered(dir.path(), &sandbox, &ids, url).await;
+    assert_stored_and_delivered(&mut server, dir.path(), &sandbox, &ids, url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,11 +70,17 @@ fn calls(prefix: &str, tracks: usize) -> Vec<Value> {
 
 /// Every id is stored, then all `ids.len()` checks reach the sandbox with the demo token
 /// and what each event carries.
-async fn assert_stored_and_delivered(dir: &Path, sandbox: &Sandbox, ids: &[String], tracks: usize) {
+async fn assert_stored_and_delivered(
+    server: &mut ServerProcess,
+    dir: &Path,
+    sandbox: &Sandbox,
+    ids: &[String],
+    tracks: usize,
+) {
     let seen = StoreView::open(dir).seen();
     let missing: Vec<&String> = ids.iter().filter(|id| !seen.contains(*id)).collect();
     assert!(missing.is_empty(), "not stored: {missing:?}");
-    wait_delivered(dir, sandbox, ids.len()).await;
+    wait_delivered(server, dir, sandbox, ids.len()).await;
     let checks = checks(sandbox);
     let identify = checks
         .iter()
@@ -104,20 +110,20 @@ async fn start(label: &str) -> (TempDir, Sandbox, ServerProcess) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rudderstack_node_sdk_with_its_defaults_is_stored_and_delivered() {
-    let (dir, sandbox, server) = start("node-rudder").await;
+    let (dir, sandbox, mut server) = start("node-rudder").await;
     let report = drive(plan("rudderstack", &server, calls("rs", 5))).await;
     assert_eq!(report["version"], "3.0.13", "wrong client installed");
     let ids = message_ids(&report);
     assert_eq!(ids.len(), 7);
-    assert_stored_and_delivered(dir.path(), &sandbox, &ids, 5).await;
+    assert_stored_and_delivered(&mut server, dir.path(), &sandbox, &ids, 5).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segment_analytics_node_is_stored_and_delivered() {
-    let (dir, sandbox, server) = start("node-segment").await;
+    let (dir, sandbox, mut server) = start("node-segment").await;
     let report = drive(plan("segment", &server, calls("sg", 20))).await;
     assert_eq!(report["version"], "3.1.0", "wrong client installed");
     let ids = message_ids(&report);
     assert_eq!(ids.len(), 22);
-    assert_stored_and_delivered(dir.path(), &sandbox, &ids, 20).await;
+    assert_stored_and_delivered(&mut server, dir.path(), &sandbox, &ids, 20).await;
 }

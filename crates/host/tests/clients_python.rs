@@ -140,7 +140,7 @@ async fn start(label: &str) -> (TempDir, Sandbox, ServerProcess) {
 
 /// `sync_mode=True`: each call is posted at once as a batch of one.
 async fn sync_identify_track_page(version: &str) {
-    let (dir, sandbox, server) = start("py-sync").await;
+    let (dir, sandbox, mut server) = start("py-sync").await;
     let calls = vec![
         call(
             "identify",
@@ -169,7 +169,7 @@ async fn sync_identify_track_page(version: &str) {
     }
     assert_stored(dir.path(), &ids);
 
-    wait_delivered(dir.path(), &sandbox, 3).await;
+    wait_delivered(&mut server, dir.path(), &sandbox, 3).await;
     // Users are delivered concurrently, so the checks are found by what they carry.
     let checks = checks(&sandbox);
     let find = |what: &str, matches: &dyn Fn(&RecordedRequest) -> bool| {
@@ -204,7 +204,7 @@ async fn v2_4_0_identify_track_page_in_sync_mode_are_stored_and_delivered() {
 /// The default mode: calls are queued and the consumer thread posts them in batches of
 /// at most 100; `flush()` waits until every batch was answered.
 async fn queued_batches(version: &str, options: Value) -> Value {
-    let (dir, sandbox, server) = start("py-batch").await;
+    let (dir, sandbox, mut server) = start("py-batch").await;
     let mut calls = vec![call(
         "identify",
         json!({"user_id": "u-1", "traits": {"email": "ada@example.com"}}),
@@ -222,7 +222,7 @@ async fn queued_batches(version: &str, options: Value) -> Value {
     }
     assert_stored(dir.path(), &ids);
 
-    wait_delivered(dir.path(), &sandbox, 121).await;
+    wait_delivered(&mut server, dir.path(), &sandbox, 121).await;
     let mut names: Vec<String> = checks(&sandbox)
         .iter()
         .filter_map(|c| param(c, "event_name").map(str::to_string))

@@ -4,56 +4,39 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod clients;
 
-use inmoment_sandbox::{Sandbox, SandboxConfig};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use clients::{ServerProcess, StoreView, TempDir, WRITE_KEY};
+use inmoment_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 
-const WRITE_KEY: &str = "crash-key";
 const EVENTS: usize = 4000;
 
-fn spawn_server(data_dir: &Path, listen: SocketAddr, inmoment: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
-        .arg("serve")
-        .env("INMOMENT_LISTEN", listen.to_string())
-        .env("INMOMENT_DATA_DIR", data_dir)
-        .env("INMOMENT_ACCOUNT_TOKEN", "NPS-d3m0d3m0")
-        .env("INMOMENT_WRITE_KEYS", WRITE_KEY)
-        .env("INMOMENT_ELIGIBILITY_URL", inmoment)
-        .env("INMOMENT_API_URL", inmoment)
-        .env("INMOMENT_RETRY_BASE_MS", "2")
-        .env("INMOMENT_RETRY_CAP_MS", "20")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_healthy(client: &reqwest::Client, addr: SocketAddr) {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("http://{addr}/healthz")).send().await {
-            if r.status() == 200 {
-                return;
+/// Waits, as the sandbox logs requests (no polling), until `n` distinct events were
+/// answered 200; fails after a minute (a whole backlog is delivered in the meantime).
+async fn wait_distinct_delivered(sandbox: &Sandbox, what: &str, n: usize) {
+    let mut names = HashSet::new();
+    let mut counted = 0;
+    let done = sandbox
+        .wait_until(Duration::from_secs(60), |requests: &[RecordedRequest]| {
+            for request in &requests[counted.min(requests.len())..] {
+                if request.path == "/eligible.json" && request.status == 200 {
+                    let name = clients::param(request, "event_name").unwrap_or_default();
+                    names.insert(name.to_string());
+                }
             }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn pending(dir: &Path) -> i64 {
-    let conn = rusqlite::Connection::open(dir.join("inmoment.sqlite3")).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))
-        .unwrap()
+            counted = requests.len();
+            names.len() >= n
+        })
+        .await;
+    assert!(
+        done,
+        "timed out waiting for {what}: {} delivered",
+        names.len()
+    );
 }
 
 /// How often each event name reached the sandbox's eligibility endpoint with a 200.
@@ -74,16 +57,11 @@ fn delivered(sandbox: &Sandbox) -> HashMap<String, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_delivery_loses_nothing_and_duplicates_are_counted() {
-    let dir = std::env::temp_dir().join(format!("inmoment-crash-delivery-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("crash-delivery");
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let listen = {
-        let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        spare.local_addr().unwrap()
-    };
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut server = spawn_server(&dir, listen, &sandbox.base_url());
-    wait_healthy(&client, listen).await;
+    let mut server = ServerProcess::start(dir.path(), &sandbox.base_url()).await;
+    let client = clients::http();
+    let url = format!("{}/v1/batch", server.base_url());
 
     for chunk in 0..EVENTS / 100 {
         let batch: Vec<Value> = (0..100)
@@ -93,7 +71,7 @@ async fn sigkill_during_delivery_loses_nothing_and_duplicates_are_counted() {
             })
             .collect();
         let response = client
-            .post(format!("http://{listen}/v1/batch"))
+            .post(&url)
             .basic_auth(WRITE_KEY, Some(""))
             .json(&json!({"batch": batch}))
             .send()
@@ -103,35 +81,19 @@ async fn sigkill_during_delivery_loses_nothing_and_duplicates_are_counted() {
     }
 
     // Kill it hard while deliveries are under way.
-    let started = Instant::now();
-    while delivered(&sandbox).len() < 300 {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "delivery did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    wait_distinct_delivered(&sandbox, "300 events delivered", 300).await;
+    server.sigkill();
     let at_kill = delivered(&sandbox).len();
     assert!(
         at_kill < EVENTS,
         "everything was delivered before the kill; the test proves nothing"
     );
 
-    let mut server = spawn_server(&dir, listen, &sandbox.base_url());
-    wait_healthy(&client, listen).await;
-    let started = Instant::now();
-    while pending(&dir) > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "backlog not drained: {} left",
-            pending(&dir)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &sandbox.base_url()).await;
+    wait_distinct_delivered(&sandbox, "every event delivered", EVENTS).await;
+    // Stopped, the server has recorded the results of everything it had in flight.
+    server.stop().await;
+    assert_eq!(StoreView::open(dir.path()).pending(), 0, "backlog drained");
 
     let counts = delivered(&sandbox);
     let total: usize = counts.values().sum();
@@ -149,5 +111,4 @@ async fn sigkill_during_delivery_loses_nothing_and_duplicates_are_counted() {
         duplicates <= 64,
         "duplicates bounded by the calls in flight at the kill: {duplicates}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

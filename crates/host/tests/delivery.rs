@@ -12,10 +12,9 @@ use inmoment_host::accept::{Acceptor, Source};
 use inmoment_host::delivery::{Attempt, Backoff, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
 use inmoment_host::store::{Admin, Selection, Store, StoreConfig};
-use temp::TempDir;
+use inmoment_testkit::TempDir;
 
 mod engine_support;
-mod temp;
 
 use serde_json::json;
 
@@ -29,6 +28,8 @@ struct Scripted {
     delay: Duration,
     /// While set, every call fails as if InMoment refused connections.
     down: std::sync::atomic::AtomicBool,
+    /// Woken after each attempt is logged, so tests wait for attempts without polling.
+    attempted: tokio::sync::Notify,
 }
 
 impl Scripted {
@@ -50,6 +51,23 @@ impl Scripted {
             .filter(|(m, _)| m == id)
             .map(|(_, t)| *t)
             .collect()
+    }
+    /// Waits until `id` was attempted `n` times; panics after 10 s.
+    async fn wait_attempts(&self, id: &str, n: usize) {
+        let wait = async {
+            loop {
+                let notified = self.attempted.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.attempts(id).len() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(engine_support::PATIENCE, wait)
+            .await
+            .unwrap_or_else(|_| panic!("{id} was not attempted {n} times"));
     }
     fn kinds(&self) -> Vec<String> {
         self.kinds
@@ -78,6 +96,7 @@ impl Deliver for Scripted {
             .lock()
             .unwrap()
             .push((id.clone(), call.kind().to_string()));
+        self.attempted.notify_waiters();
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
@@ -295,24 +314,25 @@ async fn retries_stop_after_max_elapsed_with_a_dead_letter_saying_why() {
     assert!(fake.attempts("m1").len() >= 2);
 }
 
+/// The pause before a retry is kept in the store: after a restart the engine waits for
+/// what remains of it instead of trying again at once.
 #[tokio::test]
 async fn a_restart_resumes_the_persisted_retry_schedule() {
+    let pause = Duration::from_secs(3600);
     let dir = tempdir();
-    {
+    let retried_at_ms = {
         let store = open(&dir);
         accept(&store, vec![track("m1", "ann")]).await;
-        let fake = Arc::new(Scripted::with(&[(
-            "m1",
-            vec![retry(Some(Duration::from_millis(300)))],
-        )]));
-        let running = engine_support::spawn(&store, fake.clone(), config());
-        while fake.attempts("m1").is_empty() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let fake = Arc::new(Scripted::with(&[("m1", vec![retry(Some(pause))])]));
+        let mut running = engine_support::spawn(&store, fake.clone(), config());
+        running.wait_settlements(1).await;
+        let retried_at_ms = chrono::Utc::now().timestamp_millis();
         running.stop().await;
+        assert_eq!(fake.attempts("m1").len(), 1);
         store.close();
-    }
+        retried_at_ms
+    };
+    // Right after the restart, before any delivery: the schedule survived it.
     let store = open(&dir);
     let head = store
         .reader()
@@ -322,23 +342,38 @@ async fn a_restart_resumes_the_persisted_retry_schedule() {
         .unwrap();
     assert_eq!(head.attempts, 1);
     assert_eq!(store.pending(), 1);
-    // Measured before delivery starts: how much of the persisted pause is left.
-    let waited_from = Instant::now();
-    let remaining = Duration::from_millis(
-        u64::try_from(head.next_attempt_ms - chrono::Utc::now().timestamp_millis()).unwrap_or(0),
-    );
+    let scheduled = head.next_attempt_ms;
+    let remaining = scheduled - chrono::Utc::now().timestamp_millis();
+    let pause_ms = i64::try_from(pause.as_millis()).unwrap();
     assert!(
-        remaining >= Duration::from_millis(100),
-        "the test must restart well inside the 300 ms pause: {remaining:?} left"
+        scheduled >= retried_at_ms + pause_ms - 60_000 && remaining > pause_ms / 2,
+        "the persisted retry time must be about an hour ahead: {remaining} ms left"
     );
+
+    // The restarted engine delivers another user's event accepted after ann's (so scanned
+    // after it) and leaves ann's until her time comes.
+    accept(&store, vec![track("m2", "bob")]).await;
     let fake = Arc::new(Scripted::default());
-    deliver_all(store.clone(), fake.clone(), config()).await;
-    assert_eq!(fake.attempts("m1").len(), 1);
+    let mut running = engine_support::spawn(&store, fake.clone(), config());
+    fake.wait_attempts("m2", 1).await;
     assert!(
-        fake.attempts("m1")[0] >= waited_from + remaining.saturating_sub(Duration::from_millis(5)),
-        "the restarted engine waited for the persisted retry time"
+        running.wait_until(|report| report.pending <= 1).await,
+        "bob's event is delivered"
     );
-    assert_eq!(store.pending(), 0);
+    running.stop().await;
+    assert_eq!(
+        fake.order(),
+        ["m2"],
+        "ann's retry must wait for the persisted time"
+    );
+    let head = store
+        .reader()
+        .unwrap()
+        .head_of("web", "ann")
+        .unwrap()
+        .unwrap();
+    assert_eq!((head.attempts, head.next_attempt_ms), (1, scheduled));
+    assert_eq!(store.pending(), 1);
 }
 
 #[tokio::test]
@@ -351,9 +386,7 @@ async fn shutdown_lets_in_flight_attempts_finish_and_starts_nothing_new() {
         ..Scripted::default()
     });
     let running = engine_support::spawn(&store, fake.clone(), config());
-    while fake.attempts("m1").is_empty() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    fake.wait_attempts("m1", 1).await;
     running.stop().await;
     assert_eq!(fake.order(), ["m1"]);
     assert_eq!(store.pending(), 1, "m1 settled, m2 left for the next start");
@@ -392,11 +425,9 @@ async fn replayed_dead_letters_are_delivered() {
         .unwrap();
     assert_eq!(replayed, 1);
     let fake = Arc::new(Scripted::default());
-    let running = engine_support::spawn(&store, fake.clone(), config());
-    let started = Instant::now();
-    while fake.attempts("m1").is_empty() && started.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let mut running = engine_support::spawn(&store, fake.clone(), config());
+    fake.wait_attempts("m1", 1).await;
+    assert!(running.wait_drained().await, "the replayed call settles");
     running.stop().await;
     assert_eq!(fake.attempts("m1").len(), 1);
     assert!(store.reader().unwrap().dead_letters(10).unwrap().is_empty());
@@ -418,8 +449,9 @@ async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back
         cap: Duration::from_millis(40),
         max_elapsed: Duration::from_secs(60),
     };
-    let running = engine_support::spawn(&store, fake.clone(), config);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut running = engine_support::spawn(&store, fake.clone(), config);
+    // Many rounds of failed attempts (each settled as a retry), however fast the machine.
+    running.wait_settlements(15).await;
     let tried: std::collections::HashSet<String> = fake.order().into_iter().collect();
     assert!(
         tried.len() <= 24,
@@ -428,16 +460,13 @@ async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back
     );
 
     fake.down.store(false, std::sync::atomic::Ordering::Relaxed);
-    let started = Instant::now();
-    while store.pending() > 0 && started.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    running.wait_drained().await;
     running.stop().await;
     assert_eq!(store.pending(), 0, "all delivered once InMoment is back");
 }
 
 fn tempdir() -> TempDir {
-    TempDir::new("inmoment-delivery-test")
+    TempDir::new("delivery-test")
 }
 
 /// The journal keeps events, not calls: delivery maps them with the settings of the time
@@ -496,20 +525,9 @@ async fn a_restart_between_an_events_calls_resumes_after_the_settled_ones() {
                 retry(Some(Duration::from_secs(3600))),
             ],
         )]));
-        let running = engine_support::spawn(&store, fake.clone(), config.clone());
-        let started = Instant::now();
-        while store
-            .reader()
-            .unwrap()
-            .head_of("web", "ann")
-            .unwrap()
-            .unwrap()
-            .attempts
-            == 0
-        {
-            assert!(started.elapsed() < Duration::from_secs(10));
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        let mut running = engine_support::spawn(&store, fake.clone(), config.clone());
+        // Two settlements: the delivered upsert, then the check's retry.
+        running.wait_settlements(2).await;
         running.stop().await;
         assert_eq!(fake.kinds(), ["upsert_end_user", "eligibility_check"]);
         let head = store

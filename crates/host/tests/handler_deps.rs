@@ -3,17 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
 
-mod temp;
-
 use std::fs;
 
 use inmoment_host::handler_deps::{find, DepError, HandlerDep};
-use temp::TempDir;
+use inmoment_testkit::TempDir;
 
 /// A workspace with a handler `crates/a`, a handler `crates/b` whose library is `bee`, a
 /// plain crate `crates/plain`, and `crates/host` with the given dependency tables.
 fn workspace(root_deps: &str, host_tables: &str) -> TempDir {
-    let dir = TempDir::new("inmoment-handler-deps");
+    let dir = TempDir::new("handler-deps");
     let write = |path: &str, text: &str| {
         let path = dir.path().join(path);
         fs::create_dir_all(path.parent().unwrap()).unwrap();

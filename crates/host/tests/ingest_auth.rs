@@ -6,25 +6,25 @@ mod ingest_support;
 use base64::Engine as _;
 use serde_json::json;
 
-use ingest_support::{basic, config_from_toml, memory, Server, KEY};
+use ingest_support::{basic, config_from_toml, store, Server, KEY};
 
 const TRACK: &[u8] = br#"{"userId":"u-1","event":"Clicked"}"#;
 
 #[tokio::test]
 async fn no_key_is_401_with_a_json_error_and_nothing_kept() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(ingest_support::config(), acceptor.clone()).await;
     let reply = server.post("/v1/track", &[], TRACK).await;
     assert_eq!(reply.status, 401);
     let body = reply.json();
     assert_eq!(body["code"], "missing_write_key");
     assert!(body["message"].as_str().unwrap().contains("writeKey"));
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 }
 
 #[tokio::test]
 async fn wrong_key_is_401_and_nothing_kept() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(ingest_support::config(), acceptor.clone()).await;
     let auth = basic("not-a-key");
     let reply = server
@@ -40,12 +40,12 @@ async fn wrong_key_is_401_and_nothing_kept() {
         )
         .await;
     assert_eq!(body_key.status, 401);
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 }
 
 #[tokio::test]
 async fn basic_without_colon_is_accepted() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(ingest_support::config(), acceptor.clone()).await;
     let encoded = base64::engine::general_purpose::STANDARD.encode(KEY);
     let auth = format!("Basic {encoded}");
@@ -58,7 +58,7 @@ async fn basic_without_colon_is_accepted() {
 
 #[tokio::test]
 async fn body_write_key_alone_is_accepted_and_not_kept() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(ingest_support::config(), acceptor.clone()).await;
     let body = format!(r#"{{"userId":"u","event":"E","writeKey":"{KEY}"}}"#);
     let reply = server.post("/v1/track", &[], body.as_bytes()).await;
@@ -73,7 +73,7 @@ async fn body_write_key_alone_is_accepted_and_not_kept() {
 
 #[tokio::test]
 async fn header_and_body_keys_that_differ_are_refused() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(ingest_support::config(), acceptor.clone()).await;
     let auth = basic(KEY);
     let reply = server
@@ -85,12 +85,12 @@ async fn header_and_body_keys_that_differ_are_refused() {
         .await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.json()["code"], "write_key_mismatch");
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 }
 
 #[tokio::test]
 async fn a_batch_item_with_another_write_key_is_rejected_alone() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(ingest_support::config(), acceptor.clone()).await;
     let body = json!({"batch":[
         {"type":"track","userId":"u","event":"A","writeKey":"someone-else"},
@@ -118,7 +118,7 @@ async fn each_write_key_goes_to_its_own_source() {
         account_token = "NPS-EU-4aeb53c1"
         "#,
     );
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config, acceptor.clone()).await;
     for key in ["us-key", "eu-key"] {
         let auth = basic(key);
@@ -127,6 +127,6 @@ async fn each_write_key_goes_to_its_own_source() {
             .await;
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
-    let sources: Vec<String> = acceptor.records().into_iter().map(|r| r.source).collect();
+    let sources: Vec<String> = acceptor.rows().into_iter().map(|r| r.source).collect();
     assert_eq!(sources, ["default", "eu"]);
 }

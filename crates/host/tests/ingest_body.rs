@@ -10,7 +10,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
 
-use ingest_support::{basic, config, memory, send_raw, Server, KEY};
+use ingest_support::{basic, config, send_raw, store, Server, KEY};
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
@@ -28,7 +28,7 @@ fn track_of_size(size: usize, id: &str) -> Value {
 
 #[tokio::test]
 async fn an_event_over_32_kib_is_413_naming_the_limit() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let at_limit = server
         .post_json("/v1/track", &track_of_size(32_768, "a"))
@@ -51,7 +51,7 @@ async fn an_event_over_32_kib_is_413_naming_the_limit() {
 
 #[tokio::test]
 async fn a_batch_over_the_limit_is_413_for_the_whole_request() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let items: Vec<Value> = (0..17)
         .map(|i| track_of_size(32_000, &format!("m-{i}")))
@@ -62,12 +62,12 @@ async fn a_batch_over_the_limit_is_413_for_the_whole_request() {
     assert_eq!(reply.status, 413);
     assert_eq!(reply.json()["code"], "batch_too_large");
     assert_eq!(reply.json()["limit"], "max_batch_bytes");
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 }
 
 #[tokio::test]
 async fn a_full_524288_byte_batch_of_the_analytics_crate_fits() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     // 16 events of 32,767 bytes plus commas: 524,288 bytes of events, plus the envelope.
     let items: Vec<Value> = (0..16)
@@ -90,7 +90,7 @@ async fn a_full_524288_byte_batch_of_the_analytics_crate_fits() {
 
 #[tokio::test]
 async fn an_oversized_batch_item_is_rejected_by_index() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let body = json!({"batch":[track_of_size(40_000, "big"), track_of_size(500, "small")]});
     let reply = server.post_json("/v1/batch", &body).await;
@@ -105,7 +105,7 @@ async fn an_oversized_batch_item_is_rejected_by_index() {
 
 #[tokio::test]
 async fn gzip_bodies_are_decoded_and_limited_by_decoded_size() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let auth = basic(KEY);
     let headers = [
@@ -133,7 +133,7 @@ async fn gzip_bodies_are_decoded_and_limited_by_decoded_size() {
 
 #[tokio::test]
 async fn chunked_bodies_without_content_length_are_read() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let body = br#"{"userId":"u","event":"Chunked"}"#;
     let (a, b) = body.split_at(10);
@@ -155,7 +155,7 @@ async fn chunked_bodies_without_content_length_are_read() {
 
 #[tokio::test]
 async fn json_plain_text_and_missing_content_types_are_accepted() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let body = format!(r#"{{"userId":"u","event":"E","writeKey":"{KEY}"}}"#);
     for content_type in [
@@ -184,7 +184,7 @@ async fn json_plain_text_and_missing_content_types_are_accepted() {
 
 #[tokio::test]
 async fn a_json_body_is_taken_whatever_its_content_type_says() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let body = format!(r#"{{"userId":"u","event":"E","writeKey":"{KEY}"}}"#);
     // What RudderStack's Node SDK sends: gzip JSON labelled as a form.
@@ -237,7 +237,7 @@ async fn a_json_body_is_taken_whatever_its_content_type_says() {
 
 #[tokio::test]
 async fn invalid_json_is_400_with_line_and_column() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let auth = basic(KEY);
     let reply = server
@@ -271,5 +271,5 @@ async fn invalid_json_is_400_with_line_and_column() {
         .await;
     assert_eq!(no_batch.status, 400);
     assert_eq!(no_batch.json()["code"], "invalid_body");
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 }

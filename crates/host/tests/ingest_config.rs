@@ -30,7 +30,8 @@ write_keys = "file-key"
 
 #[test]
 fn a_flag_beats_the_environment_which_beats_the_file() {
-    let path = config_file(FILE);
+    let dir = config_file(FILE);
+    let path = dir.join("config.toml");
     let none = ConfigFlags::default();
     let file_only = Config::load(Some(&path), &env_of(&[]), &none).unwrap();
     assert_eq!(file_only.listen.port(), 1001);
@@ -71,7 +72,8 @@ fn a_flag_beats_the_environment_which_beats_the_file() {
 }
 
 fn load_error(file: Option<&str>, env: &[(&str, &str)], flags: ConfigFlags) -> String {
-    let path = file.map(config_file);
+    let dir = file.map(config_file);
+    let path = dir.as_ref().map(|dir| dir.join("config.toml"));
     Config::load(path.as_deref(), &env_of(env), &flags)
         .unwrap_err()
         .to_string()
@@ -255,10 +257,8 @@ fn serve_with_a_bad_config_exits_2_naming_the_key() {
 
 #[test]
 fn a_bad_data_dir_stops_serve_before_it_takes_the_port() {
-    let dir = std::env::temp_dir().join(format!("inmoment-bad-data-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("a-file");
-    std::fs::write(&file, "not a directory").unwrap();
+    let dir = inmoment_testkit::TempDir::new("bad-data");
+    let file = dir.write("a-file", "not a directory");
     // The port is taken: were it bound first, the error would be about `listen`.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
@@ -273,5 +273,4 @@ fn a_bad_data_dir_stops_serve_before_it_takes_the_port() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("error: data_dir `"), "{stderr}");
     assert!(!stderr.contains("listen"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use ingest_support::{basic, config, memory, Server, KEY};
+use ingest_support::{basic, config, store, Server, KEY};
 
 /// Generous bound for things that must happen "soon"; a test only fails past it.
 const SOON: Duration = Duration::from_secs(10);
@@ -48,7 +48,7 @@ fn track_request(keep_alive: bool) -> Vec<u8> {
 async fn a_request_head_sent_too_slowly_loses_its_connection() {
     let mut config = config();
     config.header_read_timeout = Duration::from_millis(200);
-    let server = Server::start(config, memory()).await;
+    let server = Server::start(config, store()).await;
     let mut stream = TcpStream::connect(("127.0.0.1", server.port))
         .await
         .unwrap();
@@ -63,7 +63,7 @@ async fn a_request_head_sent_too_slowly_loses_its_connection() {
 async fn an_idle_kept_alive_connection_is_closed() {
     let mut config = config();
     config.header_read_timeout = Duration::from_millis(200);
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config, acceptor.clone()).await;
     let mut stream = TcpStream::connect(("127.0.0.1", server.port))
         .await
@@ -79,7 +79,7 @@ async fn an_idle_kept_alive_connection_is_closed() {
 async fn past_max_connections_a_new_one_waits_until_one_closes() {
     let mut config = config();
     config.max_connections = 2;
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config, acceptor.clone()).await;
     let port = server.port;
     let mut silent = Vec::new();
@@ -117,7 +117,7 @@ async fn past_max_connections_a_new_one_waits_until_one_closes() {
 async fn an_idle_connection_does_not_hold_up_shutdown() {
     let mut config = config();
     config.shutdown_deadline = Duration::from_secs(60);
-    let mut server = Server::start(config, memory()).await;
+    let mut server = Server::start(config, store()).await;
     let mut idle = TcpStream::connect(("127.0.0.1", server.port))
         .await
         .unwrap();
@@ -156,7 +156,7 @@ fn head_only(path: &str, extra_headers: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_uri_too_long_is_refused_with_a_json_error() {
-    let server = Server::start(config(), memory()).await;
+    let server = Server::start(config(), store()).await;
     let path = format!("/v1/track?pad={}", "a".repeat(9_000));
     let (status, body) = exchange(server.port, &head_only(&path, "")).await;
     assert!(status.starts_with("HTTP/1.1 414"), "{status}");
@@ -165,7 +165,7 @@ async fn a_uri_too_long_is_refused_with_a_json_error() {
 
 #[tokio::test]
 async fn too_many_headers_are_refused_with_a_json_error() {
-    let server = Server::start(config(), memory()).await;
+    let server = Server::start(config(), store()).await;
     let many: String = (0..150).map(|i| format!("X-Pad-{i}: v\r\n")).collect();
     let (status, body) = exchange(server.port, &head_only("/v1/track", &many)).await;
     assert!(status.starts_with("HTTP/1.1 431"), "{status}");
@@ -174,7 +174,7 @@ async fn too_many_headers_are_refused_with_a_json_error() {
 
 #[tokio::test]
 async fn headers_too_large_in_bytes_are_refused_with_a_json_error() {
-    let server = Server::start(config(), memory()).await;
+    let server = Server::start(config(), store()).await;
     let big = format!("X-Pad: {}\r\n", "v".repeat(40 * 1024));
     let (status, body) = exchange(server.port, &head_only("/v1/track", &big)).await;
     assert!(status.starts_with("HTTP/1.1 431"), "{status}");
@@ -183,7 +183,7 @@ async fn headers_too_large_in_bytes_are_refused_with_a_json_error() {
 
 #[tokio::test]
 async fn non_ascii_bytes_in_a_header_get_a_json_error() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let request =
         b"POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\nAuthorization: Basic \xff\xfe\r\n\r\n"

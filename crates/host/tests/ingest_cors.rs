@@ -5,7 +5,7 @@
 
 mod ingest_support;
 
-use ingest_support::{basic, config, config_from_toml, memory, post, send_raw, Server, KEY};
+use ingest_support::{basic, config, config_from_toml, post, send_raw, store, Server, KEY};
 
 const PAGE: &str = "http://127.0.0.1:5173";
 
@@ -22,7 +22,7 @@ const TRACK: &[u8] = br#"{"type":"track","userId":"u","event":"Paid"}"#;
 
 #[tokio::test]
 async fn a_preflight_is_answered_with_what_analytics_js_needs() {
-    let server = Server::start(config(), memory()).await;
+    let server = Server::start(config(), store()).await;
     for path in ["/v1/t", "/v1/b", "/v1/batch", "/v1/identify"] {
         let reply = send_raw(server.port, &preflight(path, PAGE)).await;
         assert_eq!(reply.status, 200, "{path}");
@@ -48,7 +48,7 @@ async fn a_preflight_is_answered_with_what_analytics_js_needs() {
 
 #[tokio::test]
 async fn every_answer_of_a_tracking_path_carries_the_origin_errors_too() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let auth = basic(KEY);
     let ok = post(
@@ -87,7 +87,7 @@ async fn every_answer_of_a_tracking_path_carries_the_origin_errors_too() {
 
 #[tokio::test]
 async fn health_and_metrics_get_no_cors_headers() {
-    let server = Server::start(config(), memory()).await;
+    let server = Server::start(config(), store()).await;
     let request = format!(
         "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nOrigin: {PAGE}\r\n\r\n"
     );
@@ -107,7 +107,7 @@ async fn a_list_of_origins_admits_only_those() {
         cors_allowed_origins = ["https://shop.example", "http://127.0.0.1:5173/"]
         "#,
     );
-    let server = Server::start(config, memory()).await;
+    let server = Server::start(config, store()).await;
     let allowed = send_raw(server.port, &preflight("/v1/t", "https://shop.example")).await;
     assert_eq!(
         allowed.header("access-control-allow-origin"),
@@ -127,9 +127,10 @@ async fn a_list_of_origins_admits_only_those() {
 
 #[test]
 fn a_path_in_an_origin_stops_start_up_with_a_message() {
-    let path = ingest_support::config_file(
+    let dir = ingest_support::config_file(
         "write_keys = [\"k\"]\naccount_token = \"NPS-4aeb53c1\"\ncors_allowed_origins = [\"https://shop.example/checkout\"]\n",
     );
+    let path = dir.join("config.toml");
     let error = inmoment_host::config::Config::load(
         Some(&path),
         &|_| None,

@@ -4,13 +4,11 @@
 
 mod ingest_support;
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use inmoment_core::{Event, EventType};
 use serde_json::{json, Value};
 
-use ingest_support::{config, memory, RejectingAcceptor, Server};
+use ingest_support::{config, config_from_toml, store, Server, KEY, TOKEN};
 
 fn received_at(event: &Event) -> DateTime<Utc> {
     let text = event.extra["receivedAt"].as_str().unwrap();
@@ -25,7 +23,7 @@ fn iso(time: DateTime<Utc>) -> String {
 
 #[tokio::test]
 async fn a_batch_with_bad_events_reports_each_by_index_and_keeps_the_good_ones() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let body = json!({"batch":[
         {"type":"track","userId":"u","event":"Good"},
@@ -83,7 +81,7 @@ async fn a_batch_with_bad_events_reports_each_by_index_and_keeps_the_good_ones()
 
 #[tokio::test]
 async fn a_repeated_rejection_names_the_first_instead_of_repeating_its_message() {
-    let server = Server::start(config(), memory()).await;
+    let server = Server::start(config(), store()).await;
     let body = json!({"batch":[{}, {"type":"track","userId":"u","event":"Good"}, {}, {}]});
     let reply = server.post_json("/v1/batch", &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -103,7 +101,7 @@ async fn a_repeated_rejection_names_the_first_instead_of_repeating_its_message()
 async fn a_batch_of_more_than_max_batch_items_is_413_and_nothing_is_kept() {
     let mut config = config();
     config.max_batch_items = 100;
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config, acceptor.clone()).await;
     let items: Vec<Value> = (0..101)
         .map(|i| json!({"type":"track","userId":"u","event":format!("E{i}")}))
@@ -123,15 +121,15 @@ async fn a_batch_of_more_than_max_batch_items_is_413_and_nothing_is_kept() {
 
 #[tokio::test]
 async fn batch_context_and_integrations_are_merged_into_each_item() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let body = json!({
         "batch":[
-            {"type":"track","userId":"u","event":"A","context":{"locale":"fr-FR"},"integrations":{"Wootric":true}},
+            {"type":"track","userId":"u","event":"A","context":{"locale":"fr-FR"},"integrations":{"Wootric":true,"Other":true}},
             {"type":"track","userId":"u","event":"B"},
         ],
         "context":{"locale":"en-US","library":{"name":"analytics-python"}},
-        "integrations":{"All":false,"Wootric":false},
+        "integrations":{"All":false,"Wootric":true,"Other":false},
     });
     let reply = server.post_json("/v1/batch", &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -143,7 +141,7 @@ async fn batch_context_and_integrations_are_merged_into_each_item() {
     );
     assert_eq!(
         events[0].integrations,
-        json!({"Wootric":true,"All":false})
+        json!({"Wootric":true,"Other":true,"All":false})
             .as_object()
             .unwrap()
             .clone()
@@ -151,7 +149,7 @@ async fn batch_context_and_integrations_are_merged_into_each_item() {
     assert_eq!(events[1].context.locale.as_deref(), Some("en-US"));
     assert_eq!(
         events[1].integrations,
-        json!({"All":false,"Wootric":false})
+        json!({"All":false,"Wootric":true,"Other":false})
             .as_object()
             .unwrap()
             .clone()
@@ -160,7 +158,7 @@ async fn batch_context_and_integrations_are_merged_into_each_item() {
 
 #[tokio::test]
 async fn a_single_invalid_event_is_400_with_code_message_and_path() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let reply = server.post_json("/v1/track", &json!({"userId":"u"})).await;
     assert_eq!(reply.status, 400);
@@ -179,33 +177,47 @@ async fn a_single_invalid_event_is_400_with_code_message_and_path() {
         (reply.status, reply.json()["path"].clone()),
         (400, json!("traits"))
     );
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 }
 
 #[tokio::test]
-async fn an_event_the_acceptor_rejects_is_400_single_and_per_index_in_a_batch() {
-    let server = Server::start(config(), Arc::new(RejectingAcceptor)).await;
-    let reply = server
-        .post_json("/v1/track", &json!({"userId":"u","event":"E"}))
-        .await;
-    assert_eq!(reply.status, 400);
+async fn an_event_the_store_rejects_is_400_single_and_per_index_in_a_batch() {
+    // With a client_id, a survey response is recorded through the API: its score must be
+    // from 0 to 10, which the store checks before it takes the event.
+    let config = config_from_toml(&format!(
+        "account_token = \"{TOKEN}\"\nclient_id = \"demo-client-id\"\nwrite_keys = \"{KEY}\"\n"
+    ));
+    let acceptor = store();
+    let server = Server::start(config, acceptor.clone()).await;
+    let response =
+        json!({"userId":"u","event":"Survey Response Submitted","properties":{"score":11}});
+    let reply = server.post_json("/v1/track", &response).await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
     let body = reply.json();
     assert_eq!(body["code"], "mapping_failed");
     assert_eq!(body["path"], "properties.score");
-    assert_eq!(body["message"], "expected a whole number from 0 to 10");
+    assert_eq!(
+        body["message"],
+        "a survey response needs a score from 0 to 10; found 11"
+    );
 
-    let batch = json!({"batch":[{"type":"track","userId":"u","event":"E"}]});
+    let mut in_batch = response.clone();
+    in_batch["type"] = json!("track");
+    let batch = json!({"batch":[in_batch, {"type":"track","userId":"u","event":"E"}]});
     let reply = server.post_json("/v1/batch", &batch).await;
     assert_eq!(reply.status, 200);
-    let result = &reply.json()["results"][0];
-    assert_eq!(result["status"], "rejected");
-    assert_eq!(result["code"], "mapping_failed");
-    assert_eq!(result["index"], 0);
+    let results = &reply.json()["results"];
+    assert_eq!(results[0]["status"], "rejected");
+    assert_eq!(results[0]["code"], "mapping_failed");
+    assert_eq!(results[0]["index"], 0);
+    assert_eq!(results[1]["status"], "accepted");
+    let kept: Vec<String> = acceptor.rows().into_iter().map(|r| r.message_id).collect();
+    assert_eq!(kept.len(), 1, "only the good event is stored: {kept:?}");
 }
 
 #[tokio::test]
 async fn a_repeated_message_id_is_a_duplicate() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let event = json!({"type":"track","userId":"u","event":"E","messageId":"same"});
     let single = server.post_json("/v1/track", &event).await;
@@ -233,7 +245,7 @@ async fn a_skipped_event_is_reported_with_its_reason() {
     else {
         return;
     };
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let event =
         json!({"type":unhandled.as_str(),"userId":"u","event":"E","groupId":"g","previousId":"p"});
@@ -247,7 +259,7 @@ async fn a_skipped_event_is_reported_with_its_reason() {
 
 #[tokio::test]
 async fn message_id_is_filled_when_missing_and_kept_when_given() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let body = json!({"batch":[
         {"type":"track","userId":"u","event":"A"},
@@ -271,7 +283,7 @@ async fn message_id_is_filled_when_missing_and_kept_when_given() {
 
 #[tokio::test]
 async fn clock_skew_is_corrected_with_sent_at_exactly() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let body = json!({
         "sentAt":"2024-05-01T12:00:10.000Z",
@@ -310,7 +322,7 @@ async fn clock_skew_is_corrected_with_sent_at_exactly() {
 
 #[tokio::test]
 async fn without_sent_at_the_timestamp_is_kept_in_utc_milliseconds() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let event = json!({"userId":"u","event":"E","timestamp":"2024-05-01T14:00:00+02:00"});
     server.post_json("/v1/track", &event).await;
@@ -328,7 +340,7 @@ async fn without_sent_at_the_timestamp_is_kept_in_utc_milliseconds() {
 
 #[tokio::test]
 async fn lenient_fields_null_empty_numeric_and_unknown() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let event = json!({
         "userId":42,"anonymousId":"","traits":null,"context":null,"integrations":null,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use ingest_support::{config, memory, Server};
+use ingest_support::{config, store, Server};
 
 /// Log output written while the test's (single-threaded) runtime runs.
 #[derive(Clone, Default)]
@@ -49,10 +49,9 @@ impl LogBuffer {
 #[tokio::test]
 async fn each_refused_request_is_logged_once_with_its_code() {
     let (logs, _guard) = LogBuffer::capture();
-    let unavailable = Arc::new(ingest_support::UnavailableAcceptor {
-        retry_after: std::time::Duration::from_secs(1),
-    });
-    let server = Server::start(config(), unavailable).await;
+    // A real store refusing: more events waiting than max_pending_calls allows.
+    let refusing = ingest_support::TestStore::open(|store| store.max_pending = 0);
+    let server = Server::start(config(), refusing).await;
     let reply = server
         .post_json("/v1/track", &json!({"userId":"u","event":"E"}))
         .await;
@@ -78,7 +77,7 @@ async fn each_refused_request_is_logged_once_with_its_code() {
 #[tokio::test]
 async fn a_flood_of_bad_events_writes_a_bounded_number_of_log_lines() {
     let (logs, _guard) = LogBuffer::capture();
-    let server = Server::start(config(), memory()).await;
+    let server = Server::start(config(), store()).await;
     let items = vec![json!({}); 2_000];
     let reply = server
         .post_json("/v1/batch", &json!({"batch": items}))

@@ -13,7 +13,7 @@ use inmoment_host::metrics::Metrics;
 use serde_json::json;
 use tower::ServiceExt as _;
 
-use ingest_support::{config, memory, Server};
+use ingest_support::{config, store, Server};
 
 /// One body that every call type accepts: the path decides the type.
 fn universal_event(id: &str) -> serde_json::Value {
@@ -22,7 +22,7 @@ fn universal_event(id: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn each_single_endpoint_takes_its_type_from_the_path() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let paths = [
         ("/v1/identify", EventType::Identify),
@@ -45,14 +45,26 @@ async fn each_single_endpoint_takes_its_type_from_the_path() {
         assert_eq!(reply.status, 200, "{path}: {}", reply.text());
         assert_eq!(reply.json(), json!({"success": true}), "{path}");
     }
+    // Types a linked handler claims are stored; the others are skipped, and counted
+    // under the type the path gave them.
+    let registry = ingest_support::registry();
+    let handled = |t: &EventType| registry.get(*t).is_some();
     let types: Vec<EventType> = acceptor.events().iter().map(|e| e.event_type()).collect();
-    let expected: Vec<EventType> = paths.iter().map(|(_, t)| *t).collect();
+    let expected: Vec<EventType> = paths.iter().map(|(_, t)| *t).filter(handled).collect();
     assert_eq!(types, expected);
+    let metrics = server.get("/metrics").await.text();
+    for (_, t) in paths.iter().filter(|(_, t)| !handled(t)) {
+        let line = format!(
+            "inmoment_events_skipped_total{{type=\"{}\",reason=\"no_handler\"}} 2",
+            t.as_str()
+        );
+        assert!(metrics.contains(&line), "missing `{line}` in:\n{metrics}");
+    }
 }
 
 #[tokio::test]
 async fn batch_and_import_and_b_take_the_batch_envelope() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     for (n, path) in ["/v1/batch", "/v1/import", "/v1/b"].iter().enumerate() {
         let body = json!({"batch":[
@@ -76,7 +88,7 @@ async fn batch_and_import_and_b_take_the_batch_envelope() {
 /// no write key; a 404 there would be an error in the page's console.
 #[tokio::test]
 async fn analytics_js_usage_counters_are_taken_and_dropped() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let counters = br#"{"series":[{"type":"Counter","metric":"analytics_js.invoke","value":1,"tags":{"type":"track","library":"analytics.js","library_version":"npm:next-1.84.3"}}]}"#;
     for path in ["/v1/m", "//v1/m"] {
@@ -95,7 +107,7 @@ async fn analytics_js_usage_counters_are_taken_and_dropped() {
 
 #[tokio::test]
 async fn a_doubled_leading_slash_is_served() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let track = server
         .post_json("//v1/track", &json!({"userId":"u","event":"E"}))
@@ -113,7 +125,7 @@ async fn a_doubled_leading_slash_is_served() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
-    let server = Server::start(config(), memory()).await;
+    let server = Server::start(config(), store()).await;
     server
         .post_json("/v1/track", &json!({"userId":"u","event":"E"}))
         .await;
@@ -151,7 +163,7 @@ async fn health_readiness_and_metrics() {
 }
 
 fn state() -> AppState {
-    AppState::new(Arc::new(config()), memory(), Arc::new(Metrics::new()))
+    AppState::new(Arc::new(config()), store(), Arc::new(Metrics::new()))
 }
 
 #[tokio::test]
@@ -184,14 +196,8 @@ async fn unknown_paths_and_wrong_methods_answer_json() {
 
 #[tokio::test]
 async fn readyz_follows_the_acceptor() {
-    let unavailable = ingest_support::UnavailableAcceptor {
-        retry_after: std::time::Duration::from_secs(1),
-    };
-    let state = AppState::new(
-        Arc::new(config()),
-        Arc::new(unavailable),
-        Arc::new(Metrics::new()),
-    );
+    let full = ingest_support::TestStore::full().await;
+    let state = AppState::new(Arc::new(config()), full, Arc::new(Metrics::new()));
     let reply = inmoment_host::serve::app(state)
         .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
         .await

@@ -4,12 +4,11 @@
 
 mod ingest_support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 
-use ingest_support::{config, wait_entered, GatedAcceptor, Server, UnavailableAcceptor};
+use ingest_support::{config, wait_entered, GatedAcceptor, Server, TestStore};
 
 #[tokio::test]
 async fn when_saturated_the_next_request_is_shed_with_503_and_retry_after() {
@@ -36,7 +35,7 @@ async fn when_saturated_the_next_request_is_shed_with_503_and_retry_after() {
     let first = first.await.unwrap();
     assert_eq!(first.status, 200);
     let names: Vec<String> = acceptor
-        .memory
+        .store
         .events()
         .iter()
         .map(|e| format!("{:?}", e.payload))
@@ -49,10 +48,8 @@ async fn when_saturated_the_next_request_is_shed_with_503_and_retry_after() {
 
 #[tokio::test]
 async fn an_unavailable_store_is_503_with_retry_after_never_200() {
-    let acceptor = Arc::new(UnavailableAcceptor {
-        retry_after: Duration::from_millis(6_500),
-    });
-    let server = Server::start(config(), acceptor).await;
+    let acceptor = TestStore::full().await;
+    let server = Server::start(config(), acceptor.clone()).await;
     for (path, body) in [
         ("/v1/track", json!({"userId":"u","event":"E"})),
         (
@@ -62,12 +59,17 @@ async fn an_unavailable_store_is_503_with_retry_after_never_200() {
     ] {
         let reply = server.post_json(path, &body).await;
         assert_eq!(reply.status, 503, "{path}");
-        assert_eq!(reply.header("retry-after"), Some("7"), "{path}");
+        assert_eq!(reply.header("retry-after"), Some("5"), "{path}");
         let body = reply.json();
         assert_eq!(body["code"], "unavailable");
-        assert!(body["message"].as_str().unwrap().contains("store is full"));
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("full"), "{message}");
     }
     assert_eq!(server.get("/readyz").await.status, 503);
+    assert!(
+        acceptor.rows().iter().all(|row| row.source == "filler"),
+        "nothing of the refused requests was stored"
+    );
 }
 
 #[tokio::test]
@@ -110,7 +112,7 @@ async fn shutdown_finishes_the_request_in_flight_then_stops() {
         .await
         .expect("the server stops once the request is done");
     stopped.unwrap().unwrap();
-    assert_eq!(acceptor.memory.events().len(), 1);
+    assert_eq!(acceptor.store.events().len(), 1);
     let refused = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
     assert!(
         refused.is_err(),

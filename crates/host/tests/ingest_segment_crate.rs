@@ -8,7 +8,7 @@ use segment::message::{BatchMessage, Identify, Message, Page, Track, User};
 use segment::{Batcher, Client as _, HttpClient};
 use serde_json::json;
 
-use ingest_support::{config, memory, Server, KEY};
+use ingest_support::{config, store, Server, KEY};
 
 fn client(port: u16) -> HttpClient {
     // No proxy: the test must only ever talk to 127.0.0.1.
@@ -18,7 +18,7 @@ fn client(port: u16) -> HttpClient {
 
 #[tokio::test]
 async fn identify_track_and_page_from_the_segment_crate_arrive() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let client = client(server.port);
     let identify = Identify {
@@ -84,7 +84,7 @@ async fn identify_track_and_page_from_the_segment_crate_arrive() {
 
 #[tokio::test]
 async fn a_batch_from_the_batcher_arrives_in_order() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let mut batcher = Batcher::new(Some(json!({"library":{"name":"segment-rs"}})));
     for n in 0..3 {
@@ -128,7 +128,7 @@ async fn a_batch_from_the_batcher_arrives_in_order() {
 
 #[tokio::test]
 async fn the_crates_default_user_has_no_identity_and_is_refused() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let track = Track {
         event: "Nobody".into(),
@@ -138,5 +138,5 @@ async fn the_crates_default_user_has_no_identity_and_is_refused() {
         .send(KEY.into(), Message::from(track))
         .await;
     assert!(result.is_err(), "a 400 is an error for the crate");
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 }

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha1::Sha1;
 
-use ingest_support::{basic, config, config_from_toml, memory, Server, KEY};
+use ingest_support::{basic, config, config_from_toml, store, Server, KEY};
 
 const SECRET: &str = "hook-secret";
 
@@ -32,7 +32,7 @@ const EVENT: &str = r#"{"type":"track","userId":"u","event":"Forwarded","message
 
 #[tokio::test]
 async fn a_signed_single_event_is_accepted_as_forwarded() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(signed_config(), acceptor.clone()).await;
     let signature = sign(EVENT.as_bytes());
     let reply = server
@@ -56,7 +56,7 @@ async fn a_signed_single_event_is_accepted_as_forwarded() {
 
 #[tokio::test]
 async fn an_array_signed_over_the_whole_body_is_accepted_per_index() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(signed_config(), acceptor.clone()).await;
     let body = r#"[{"type":"identify","userId":"u","traits":{"email":"a@b.c"}}, {"type":"page","userId":"u","name":"Home"}, {"type":"track","userId":"u"}]"#;
     let signature = sign(body.as_bytes());
@@ -77,7 +77,7 @@ async fn an_array_signed_over_the_whole_body_is_accepted_per_index() {
 
 #[tokio::test]
 async fn a_signature_of_the_first_element_does_not_admit_what_follows_it() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(signed_config(), acceptor.clone()).await;
     let first = r#"{"type":"identify","userId":"u","traits":{"email":"a@b.c"}}"#;
     let forged = r#"{"type":"track","userId":"victim","event":"Forged"}"#;
@@ -92,7 +92,7 @@ async fn a_signature_of_the_first_element_does_not_admit_what_follows_it() {
         .await;
     assert_eq!(reply.status, 401, "{}", reply.text());
     assert_eq!(reply.json()["code"], "invalid_signature");
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 
     // Segment's Actions batches sign only the first element: they send the write key too.
     let auth = basic(KEY);
@@ -104,12 +104,12 @@ async fn a_signature_of_the_first_element_does_not_admit_what_follows_it() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(acceptor.records().len(), 2);
+    assert_eq!(acceptor.rows().len(), 2);
 }
 
 #[tokio::test]
 async fn without_a_secret_the_webhook_needs_a_write_key() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let plain = br#"{"type":"track","userId":"u","event":"A","messageId":"k-1"}"#;
     let reply = server.post("/v1/webhook", &[], plain).await;
@@ -124,7 +124,7 @@ async fn without_a_secret_the_webhook_needs_a_write_key() {
         .post("/v1/webhook", &[("X-Signature", &sign(plain))], plain)
         .await;
     assert_eq!(reply.status, 401);
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 
     let reply = server
         .post(&format!("/v1/webhook?writeKey={KEY}"), &[], plain)
@@ -149,15 +149,18 @@ async fn without_a_secret_the_webhook_needs_a_write_key() {
     );
     let reply = server.post("/v1/webhook", &[], mixed.as_bytes()).await;
     assert_eq!(reply.status, 401, "every element must carry the key");
-    assert_eq!(acceptor.records().len(), 4);
+    assert_eq!(acceptor.rows().len(), 4);
 }
 
 #[test]
 fn an_empty_webhook_secret_is_a_configuration_error() {
     let error = inmoment_host::config::Config::load(
-        Some(&ingest_support::config_file(
-            "account_token = \"NPS-4aeb53c1\"\nwrite_keys = [\"k\"]\nwebhook_secret = \"  \"\n",
-        )),
+        Some(
+            &ingest_support::config_file(
+                "account_token = \"NPS-4aeb53c1\"\nwrite_keys = [\"k\"]\nwebhook_secret = \"  \"\n",
+            )
+            .join("config.toml"),
+        ),
         &|_: &str| None,
         &inmoment_host::config::ConfigFlags::default(),
     )
@@ -169,7 +172,7 @@ fn an_empty_webhook_secret_is_a_configuration_error() {
 async fn more_items_than_max_batch_items_are_refused_whole() {
     let mut config = config();
     config.max_batch_items = 3;
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config, acceptor.clone()).await;
     let body = format!("[{}]", ["{}"; 4].join(","));
     let auth = basic(KEY);
@@ -179,12 +182,12 @@ async fn more_items_than_max_batch_items_are_refused_whole() {
     assert_eq!(reply.status, 413, "{}", reply.text());
     assert_eq!(reply.json()["code"], "too_many_items");
     assert_eq!(reply.json()["limit"], "max_batch_items");
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 }
 
 #[tokio::test]
 async fn a_bad_or_missing_signature_is_401_and_nothing_kept() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(signed_config(), acceptor.clone()).await;
     let wrong = sign(b"something else");
     let reply = server
@@ -198,12 +201,12 @@ async fn a_bad_or_missing_signature_is_401_and_nothing_kept() {
         .post("/v1/webhook", &[("X-Signature", "zz")], EVENT.as_bytes())
         .await;
     assert_eq!(reply.status, 401);
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
 }
 
 #[tokio::test]
 async fn delete_is_answered_200_and_counted_as_skipped() {
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config(), acceptor.clone()).await;
     let body = br#"{"type":"delete","userId":"u","timestamp":"2024-05-01T12:00:00Z"}"#;
     let auth = basic(KEY);
@@ -211,7 +214,7 @@ async fn delete_is_answered_200_and_counted_as_skipped() {
         .post("/v1/webhook", &[("Authorization", &auth)], body)
         .await;
     assert_eq!((reply.status, reply.json()), (200, json!({"success":true})));
-    assert!(acceptor.records().is_empty());
+    assert!(acceptor.rows().is_empty());
     let metrics = server.get("/metrics").await.text();
     assert!(metrics.contains(
         "inmoment_events_skipped_total{type=\"delete\",reason=\"delete_not_supported\"} 1"
@@ -231,7 +234,7 @@ async fn with_several_sources_the_webhook_needs_a_key() {
         account_token = "NPS-EU-4aeb53c1"
         "#,
     );
-    let acceptor = memory();
+    let acceptor = store();
     let server = Server::start(config, acceptor.clone()).await;
     // A valid signature authenticates, but cannot choose among several sources.
     let signature = sign(EVENT.as_bytes());
@@ -255,6 +258,6 @@ async fn with_several_sources_the_webhook_needs_a_key() {
         .post("/v1/webhook", &[("Authorization", &auth)], event.as_bytes())
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let sources: Vec<String> = acceptor.records().into_iter().map(|r| r.source).collect();
+    let sources: Vec<String> = acceptor.rows().into_iter().map(|r| r.source).collect();
     assert_eq!(sources, ["eu", "default"]);
 }

@@ -9,8 +9,6 @@ use inmoment_core::{map_event, Event, MappedEvent, UserState};
 use inmoment_host::config::{Config, ConfigFlags};
 use serde_json::{json, Value};
 
-mod temp;
-
 fn map(input: &str, args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
         .arg("map")
@@ -157,7 +155,7 @@ fn account_token_can_come_from_the_environment() {
 /// it: `map --config --source` gives what serve's loader and mapping give in-process.
 #[test]
 fn a_source_s_settings_from_the_config_change_the_preview_as_serve_would() {
-    let dir = temp::TempDir::new("inmoment-map-config");
+    let dir = inmoment_testkit::TempDir::new("map-config");
     let path = dir.path().join("config.toml");
     std::fs::write(
         &path,

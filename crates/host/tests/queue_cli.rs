@@ -8,6 +8,7 @@ use inmoment_core::{map_event, AccountToken, Event, Settings, UserState};
 use inmoment_host::accept::{Acceptor, Source};
 use inmoment_host::linked::registry;
 use inmoment_host::store::{DeadCall, Settlement, Store, StoreConfig};
+use inmoment_testkit::TempDir;
 use serde_json::{json, Value};
 
 fn queue(dir: &std::path::Path, args: &[&str]) -> (i32, Vec<Value>, String) {
@@ -31,8 +32,8 @@ fn queue(dir: &std::path::Path, args: &[&str]) -> (i32, Vec<Value>, String) {
 
 #[tokio::test]
 async fn stats_list_replay_and_purge() {
-    let dir = std::env::temp_dir().join(format!("inmoment-queue-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let temp = TempDir::new("queue-cli");
+    let dir = temp.path().to_path_buf();
     let store = Store::open(StoreConfig::new(&dir), registry().unwrap()).unwrap();
     let source = Source {
         name: "web".into(),
@@ -143,13 +144,12 @@ async fn stats_list_replay_and_purge() {
     let (_, _, err) = queue(&dir, &["dead", "purge", "--older-than", "0s"]);
     assert!(err.contains("1 dead letter(s) deleted"), "{err}");
     drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn an_empty_queue_says_so_and_an_unknown_dead_letter_is_exit_1() {
-    let dir = std::env::temp_dir().join(format!("inmoment-queue-empty-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let temp = TempDir::new("queue-empty");
+    let dir = temp.path().to_path_buf();
     let store = Store::open(StoreConfig::new(&dir), registry().unwrap()).unwrap();
     let (code, lines, err) = queue(&dir, &["stats"]);
     assert_eq!(code, 0, "{err}");
@@ -160,13 +160,12 @@ async fn an_empty_queue_says_so_and_an_unknown_dead_letter_is_exit_1() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no dead letter with id 999"), "{err}");
     drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_missing_store_is_named_with_the_way_to_find_the_demo_one() {
-    let cwd = std::env::temp_dir().join(format!("inmoment-queue-none-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&cwd);
+    let temp = TempDir::new("queue-none");
+    let cwd = temp.path().to_path_buf();
     std::fs::create_dir_all(cwd.join("demo-data")).unwrap();
     std::fs::write(cwd.join("demo-data/inmoment.sqlite3"), "").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
@@ -179,7 +178,6 @@ fn a_missing_store_is_named_with_the_way_to_find_the_demo_one() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("data_dir `./data`: no store there"), "{err}");
     assert!(err.contains("--data-dir ./demo-data"), "{err}");
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 #[test]

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use inmoment_sandbox::{Fault, RecordedRequest, Sandbox, SandboxConfig};
+use inmoment_testkit::TempDir;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "NPS-d3m0d3m0";
@@ -101,10 +101,10 @@ fn ndjson(events: &[Value]) -> String {
 #[test]
 fn identify_then_track_reach_inmoment_in_the_exact_wire_form() {
     let fake = Fake::start();
-    let dir = TempDir::new("wire");
+    let dir = TempDir::new("send-wire");
     let file = dir.write(
         "events.ndjson",
-        &ndjson(&[
+        ndjson(&[
             json!({"type":"identify","messageId":"m1","userId":"ann","traits":{"email":"ann@example.com","createdAt":"2025-03-01T10:00:00Z","plan":"pro"}}),
             json!({"type":"identify","userId":"bob","traits":{"email":"bob@example.com"}}),
             json!({"type":"track","messageId":"m3","userId":"ann","event":"Invoice Paid","properties":{"amount_amount":49}}),
@@ -215,11 +215,11 @@ fn ten_thousand_events_with_faults_are_all_accounted_for() {
     sandbox.add_fault(Fault::drop_connection("eligible").after(7000));
     sandbox.add_fault(Fault::status("end_users.create", 500).after(100));
     sandbox.add_fault(Fault::status("GET /api/v1/end_users/user-0042", 400));
-    let dir = TempDir::new("big");
+    let dir = TempDir::new("send-big");
     let lines = big_file();
     assert_eq!(lines.len(), 10_000);
     let file = dir.write("events.ndjson", &(lines.join("\n") + "\n"));
-    let failed = dir.path("failed.ndjson");
+    let failed = dir.join("failed.ndjson");
     let mut env = fake.env();
     env.push(("INMOMENT_DELIVERY_CONCURRENCY", "16".to_string()));
     let output = send(
@@ -320,7 +320,7 @@ fn ten_thousand_events_with_faults_are_all_accounted_for() {
 #[test]
 fn bad_lines_are_reported_and_kept_for_a_re_run() {
     let fake = Fake::start();
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("send-bad");
     let good_identify =
         json!({"type":"identify","userId":"ann","traits":{"email":"ann@example.com"}}).to_string();
     let good_track = json!({"type":"track","userId":"ann","event":"Paid"}).to_string();
@@ -339,7 +339,7 @@ fn bad_lines_are_reported_and_kept_for_a_re_run() {
     ]
     .join("\n");
     let file = dir.write("events.ndjson", &input);
-    let failed = dir.path("failed.ndjson");
+    let failed = dir.join("failed.ndjson");
     let args = [file.to_str().unwrap(), "--failed", failed.to_str().unwrap()];
 
     let output = send(&args, &fake.env(), "");
@@ -388,10 +388,10 @@ fn bad_lines_are_reported_and_kept_for_a_re_run() {
 /// Settings that cannot work stop `send` before it sends anything, naming the key.
 #[test]
 fn bad_settings_exit_2_naming_the_key() {
-    let dir = TempDir::new("settings");
+    let dir = TempDir::new("send-settings");
     let file = dir.write(
         "events.ndjson",
-        &ndjson(&[json!({"type":"track","userId":"ann","event":"Paid"})]),
+        ndjson(&[json!({"type":"track","userId":"ann","event":"Paid"})]),
     );
     let file = file.to_str().unwrap();
     let refused = |args: &[&str], env: &[(&str, String)], expected: &str| {
@@ -430,37 +430,8 @@ fn bad_settings_exit_2_naming_the_key() {
         &token,
         "source: no source is named `eu`; configured: default",
     );
-    let missing = dir.path("missing.ndjson");
+    let missing = dir.join("missing.ndjson");
     let output = send(&[missing.to_str().unwrap()], &token, "");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));
-}
-
-/// A directory removed when the test ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path =
-            std::env::temp_dir().join(format!("inmoment-send-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

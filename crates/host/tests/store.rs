@@ -14,10 +14,9 @@ use inmoment_host::linked::registry;
 use inmoment_host::store::{
     Admin, DeadCall, Selection, Settlement, Store, StoreConfig, StoreError,
 };
-use temp::TempDir;
+use inmoment_testkit::TempDir;
 
 mod engine_support;
-mod temp;
 
 use serde_json::{json, Value};
 
@@ -454,5 +453,5 @@ async fn a_store_that_cannot_write_is_not_ready_until_a_commit_succeeds() {
 }
 
 fn tempdir() -> TempDir {
-    TempDir::new("inmoment-store-test")
+    TempDir::new("store-test")
 }

@@ -12,12 +12,11 @@ use inmoment_host::accept::{Acceptor, EventOutcome, Source};
 use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
 use inmoment_host::store::{Store, StoreConfig};
+use inmoment_testkit::TempDir;
 use rusqlite::Connection;
 use serde_json::{json, Value};
-use temp::TempDir;
 
 mod engine_support;
-mod temp;
 
 fn source() -> Source {
     Source {

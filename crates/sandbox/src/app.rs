@@ -3,8 +3,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::{ConfigPatch, SandboxConfig};
@@ -27,6 +29,11 @@ struct Shared {
     world: Mutex<World>,
     log: Mutex<RequestLog>,
     seq: AtomicU64,
+    /// When the sandbox started: the origin of `RecordedRequest::arrived_us`.
+    started: Instant,
+    /// Bumped when a request arrives and when it is logged, so tests can wait for
+    /// requests without polling.
+    activity: watch::Sender<u64>,
 }
 
 impl SandboxState {
@@ -38,6 +45,8 @@ impl SandboxState {
                 log: Mutex::new(RequestLog::new(config.request_log_cap)),
                 world: Mutex::new(World::new(config)),
                 seq: AtomicU64::new(0),
+                started: Instant::now(),
+                activity: watch::Sender::new(0),
             }),
         }
     }
@@ -56,8 +65,64 @@ impl SandboxState {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Microseconds since the sandbox started (monotonic).
+    pub(crate) fn elapsed_us(&self) -> u64 {
+        u64::try_from(self.shared.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Logs a request and wakes whoever waits for requests.
+    pub(crate) fn record(&self, entry: RecordedRequest) {
+        self.log().push(entry);
+        self.shared.activity.send_modify(|n| *n += 1);
+    }
+
+    /// Waits until `done` holds for the logged requests (checked now and after each newly
+    /// logged request); false if `deadline` passes first. `done` sees the kept requests in
+    /// logging order while the log is locked: it must not call back into the sandbox.
+    pub async fn wait_until(
+        &self,
+        deadline: Duration,
+        mut done: impl FnMut(&[RecordedRequest]) -> bool,
+    ) -> bool {
+        self.wait_for(deadline, || self.log().with_entries(&mut done))
+            .await
+    }
+
+    /// Waits until at least `n` requests have arrived (counted when they arrive, before
+    /// any fault delays them or they are logged); false if `deadline` passes first.
+    pub async fn wait_for_arrivals(&self, n: u64, deadline: Duration) -> bool {
+        self.wait_for(deadline, || self.shared.seq.load(Ordering::SeqCst) >= n)
+            .await
+    }
+
+    /// Checks `done` now and after each arrival or logged request, until it holds or
+    /// `deadline` passes (false).
+    async fn wait_for(&self, deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
+        let mut activity = self.shared.activity.subscribe();
+        let wait = async {
+            loop {
+                activity.borrow_and_update();
+                if done() {
+                    return;
+                }
+                if activity.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(deadline, wait).await.is_ok()
+    }
+
+    /// Waits until at least `n` requests are logged; false if `deadline` passes first.
+    pub async fn wait_for_requests(&self, n: usize, deadline: Duration) -> bool {
+        self.wait_until(deadline, |requests| requests.len() >= n)
+            .await
+    }
+
     pub(crate) fn next_seq(&self) -> u64 {
-        self.shared.seq.fetch_add(1, Ordering::SeqCst) + 1
+        let seq = self.shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        self.shared.activity.send_modify(|n| *n += 1);
+        seq
     }
 
     /// Sandbox time in unix seconds.

@@ -153,6 +153,27 @@ impl Sandbox {
         self.state.requests()
     }
 
+    /// Waits until `done` holds for the logged requests, re-checked each time one is
+    /// logged (no polling); false if `deadline` passes first.
+    pub async fn wait_until(
+        &self,
+        deadline: std::time::Duration,
+        done: impl FnMut(&[RecordedRequest]) -> bool,
+    ) -> bool {
+        self.state.wait_until(deadline, done).await
+    }
+
+    /// Waits until at least `n` requests are logged; false if `deadline` passes first.
+    pub async fn wait_for_requests(&self, n: usize, deadline: std::time::Duration) -> bool {
+        self.state.wait_for_requests(n, deadline).await
+    }
+
+    /// Waits until at least `n` requests have arrived (before any fault delays them or
+    /// they are logged); false if `deadline` passes first.
+    pub async fn wait_for_arrivals(&self, n: u64, deadline: std::time::Duration) -> bool {
+        self.state.wait_for_arrivals(n, deadline).await
+    }
+
     /// Requests counted for a route name such as `responses.create` (`*`: all).
     pub fn count(&self, route: &str) -> u64 {
         self.state.count(route)

@@ -13,6 +13,10 @@ pub struct RecordedRequest {
     pub seq: u64,
     /// Sandbox clock at arrival, unix seconds.
     pub at: i64,
+    /// Arrival in microseconds since the sandbox started, on a monotonic clock: for
+    /// measuring the gap between two requests exactly.
+    #[serde(default)]
+    pub arrived_us: u64,
     /// HTTP method.
     pub method: String,
     /// Path as received (not decoded).
@@ -74,6 +78,11 @@ impl RequestLog {
         }
     }
 
+    /// Runs `f` on the kept entries in logging order, without copying them.
+    pub fn with_entries<R>(&mut self, f: impl FnOnce(&[RecordedRequest]) -> R) -> R {
+        f(self.entries.make_contiguous())
+    }
+
     /// Kept entries in arrival (`seq`) order.
     pub fn entries(&self) -> Vec<RecordedRequest> {
         let mut all: Vec<RecordedRequest> = self.entries.iter().cloned().collect();
@@ -109,6 +118,7 @@ mod tests {
     fn entry(seq: u64, route: &str) -> RecordedRequest {
         RecordedRequest {
             seq,
+            arrived_us: 0,
             at: 0,
             method: "GET".into(),
             path: "/".into(),

@@ -19,6 +19,7 @@ use crate::routes::{self, Route};
 /// Answers every request outside `/_sandbox/`.
 pub async fn dispatch(State(app): State<SandboxState>, request: Request) -> Response {
     let seq = app.next_seq();
+    let arrived_us = app.elapsed_us();
     let at = app.now();
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_owned();
@@ -81,8 +82,9 @@ pub async fn dispatch(State(app): State<SandboxState>, request: Request) -> Resp
     } else {
         tracing::debug!(seq, %method, %path, status, faults = ?plan.applied, "sandbox request");
     }
-    app.log().push(RecordedRequest {
+    app.record(RecordedRequest {
         seq,
+        arrived_us,
         at,
         method,
         path,

@@ -427,3 +427,50 @@ async fn serve_answers_until_its_shutdown_future_resolves() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_wait_for_requests_wakes_on_the_request_that_completes_it() {
+    let env = Env::start().await;
+    let short = std::time::Duration::from_millis(50);
+    assert!(
+        !env.sandbox.wait_for_requests(1, short).await,
+        "nothing was sent: the wait must time out"
+    );
+    let waiting = {
+        let state = env.sandbox.state_handle().clone();
+        tokio::spawn(async move {
+            state
+                .wait_until(std::time::Duration::from_secs(10), |requests| {
+                    requests.iter().any(|r| r.path == "/eligible.json")
+                })
+                .await
+        })
+    };
+    env.eligible(&format!("account_token={DEMO}&email=a@b.c"))
+        .await;
+    assert!(waiting.await.unwrap(), "woken by the eligibility request");
+    assert!(
+        env.sandbox
+            .wait_for_requests(1, std::time::Duration::from_secs(10))
+            .await
+    );
+}
+
+#[tokio::test]
+async fn an_arrival_is_seen_before_a_delayed_request_is_logged() {
+    let env = Env::start().await;
+    env.sandbox.add_fault(Fault::delay("eligible", 60_000));
+    let url = env.url(&format!("/eligible.json?account_token={DEMO}&email=a@b.c"));
+    let http = env.http.clone();
+    let in_flight = tokio::spawn(async move { http.get(url).send().await });
+    assert!(
+        env.sandbox
+            .wait_for_arrivals(1, std::time::Duration::from_secs(10))
+            .await
+    );
+    assert!(
+        env.sandbox.requests().is_empty(),
+        "logged only after its delay"
+    );
+    in_flight.abort();
+}

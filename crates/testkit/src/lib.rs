@@ -12,6 +12,10 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a panic is a test failure
 
+mod temp;
+
+pub use temp::TempDir;
+
 use std::fs;
 use std::path::Path;
 

@@ -13,7 +13,6 @@ mod check;
 mod dispatch;
 pub mod error;
 mod log_budget;
-pub mod memory;
 pub mod message_id;
 mod respond;
 pub mod routes;

@@ -90,6 +90,12 @@ impl Store {
         self.shared.pending.load(Ordering::Relaxed)
     }
 
+    /// The pending count after each commit: a receiver sees a change for every commit made
+    /// after it subscribed (even one that left the count as it was).
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.committed.subscribe()
+    }
+
     /// Stops taking requests, lets the writer finish the queued ones, and waits for it.
     pub fn close(&self) {
         if let Ok(mut commands) = self.commands.lock() {

@@ -164,6 +164,9 @@ pub(crate) struct Shared {
     pub commits_failing: AtomicBool,
     /// Woken after a commit that appended events, so delivery need not poll.
     pub new_work: tokio::sync::Notify,
+    /// The pending count, sent after every successful commit (even when it is unchanged),
+    /// so whoever waits for the store to settle something need not poll.
+    pub committed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -282,6 +285,9 @@ impl Writer {
                 self.seen.commit();
                 self.shared.set_pending(pending);
                 self.shared.commits_failing.store(false, Ordering::Relaxed);
+                self.shared
+                    .committed
+                    .send_replace(u64::try_from(pending).unwrap_or(0));
                 if appended > 0 {
                     self.shared.new_work.notify_one();
                 }

@@ -12,8 +12,7 @@ use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use inmoment_sandbox::{RecordedRequest, Sandbox};
 use rusqlite::{Connection, OpenFlags};
@@ -27,30 +26,7 @@ pub const TOKEN: &str = "NPS-d3m0d3m0";
 /// How long any wait in these tests may take before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(label: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("inmoment-{label}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use inmoment_testkit::TempDir;
 
 /// A port nothing listens on right now (the OS picks it; we release it at once).
 pub fn free_port() -> u16 {
@@ -71,6 +47,7 @@ pub fn http() -> reqwest::Client {
 }
 
 /// The server binary, running `serve` with its configuration in `INMOMENT_*` variables.
+/// Its output is copied line by line to `server.log` in the data dir.
 pub struct ServerProcess {
     child: Option<Child>,
     pub port: u16,
@@ -79,7 +56,7 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `serve` on a free port of 127.0.0.1 with the store in `data_dir` and both
-    /// InMoment URLs at `inmoment_url`; returns once `/healthz` answers 200.
+    /// InMoment URLs at `inmoment_url`; returns once it logs that it listens.
     pub async fn start(data_dir: &Path, inmoment_url: &str) -> ServerProcess {
         let port = free_port();
         // Appended to, so the log of a killed run and of its restart are both kept.
@@ -111,15 +88,21 @@ impl ServerProcess {
             .env("INMOMENT_DELIVERY_CONCURRENCY", "8")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out);
-        let child = command.spawn().unwrap();
-        let mut server = ServerProcess {
+            .stdout(out)
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let listening = copy_until_listening(child.stderr.take().unwrap(), log.clone());
+        let server = ServerProcess {
             child: Some(child),
             port,
             log,
         };
-        server.wait_healthy().await;
+        let started = tokio::time::timeout(PATIENCE, listening).await;
+        assert!(
+            matches!(started, Ok(Ok(()))),
+            "the server did not start listening within {PATIENCE:?}:\n{}",
+            server.log()
+        );
         server
     }
 
@@ -132,27 +115,26 @@ impl ServerProcess {
         data_dir.join("data").join("inmoment.sqlite3")
     }
 
-    /// Polls `/healthz`; fails with the server's log if it exits or never answers.
-    async fn wait_healthy(&mut self) {
-        let client = http();
-        let url = format!("{}/healthz", self.base_url());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("the server exited with {status} at start:\n{}", self.log());
-            }
-            if let Ok(reply) = client.get(&url).send().await {
-                if reply.status() == 200 {
-                    return;
-                }
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "the server did not answer /healthz within {PATIENCE:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    /// SIGTERM, then waits for the exit: the server finishes the calls in flight and
+    /// records their results before it exits (within its shutdown deadline).
+    pub async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        let exit = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            exit.success(),
+            "the server exited with {exit}:\n{}",
+            self.log()
+        );
     }
 
     /// SIGKILL (what `Child::kill` sends on Unix): no shutdown code runs.
@@ -259,16 +241,46 @@ pub fn param<'a>(request: &'a RecordedRequest, key: &str) -> Option<&'a str> {
     request.params.get(key).and_then(Value::as_str)
 }
 
-/// Waits (polling) until `done`, failing after [`PATIENCE`].
-pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "timed out after {PATIENCE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// Copies the server's stderr (where it logs) to `log` on a thread of its own; the answer
+/// comes once a line says it listens, or an error if it exits first.
+fn copy_until_listening(
+    stderr: std::process::ChildStderr,
+    log: PathBuf,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (listening, answer) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut out = File::options().create(true).append(true).open(log).unwrap();
+        let mut listening = Some(listening);
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            let _ = writeln!(out, "{line}");
+            if line.contains("Listening.") {
+                if let Some(listening) = listening.take() {
+                    let _ = listening.send(());
+                }
+            }
+        }
+    });
+    answer
+}
+
+/// Waits until the eligibility checks the sandbox logged satisfy `done`, re-checked as
+/// each request is logged (no polling); fails after [`PATIENCE`].
+pub async fn wait_for_checks(
+    sandbox: &Sandbox,
+    what: &str,
+    mut done: impl FnMut(&[&RecordedRequest]) -> bool,
+) {
+    let arrived = sandbox
+        .wait_until(PATIENCE, |requests| {
+            let checks: Vec<&RecordedRequest> = requests
+                .iter()
+                .filter(|r| r.path == "/eligible.json")
+                .collect();
+            done(&checks)
+        })
+        .await;
+    assert!(arrived, "timed out after {PATIENCE:?} waiting for {what}");
 }
 
 /// Runs a client driver with `input` on its stdin, off the async runtime, and returns what
@@ -325,15 +337,23 @@ pub async fn run_node_report(dir: &Path, script: &str, plan: &Value) -> Value {
     serde_json::from_str(line).unwrap()
 }
 
-/// Waits until the store has nothing pending and the sandbox got `n` eligibility checks;
-/// then checks they are exactly `n`, all answered 200 with the demo account's token, and
+/// Waits until the sandbox got `n` eligibility checks, then stops the server (which
+/// records the results of what it had in flight) and checks that nothing is left pending,
+/// that the checks are exactly `n`, all answered 200 with the demo account's token, and
 /// that nothing became a dead letter.
-pub async fn wait_delivered(data_dir: &Path, sandbox: &Sandbox, n: usize) {
-    let store = StoreView::open(data_dir);
-    wait_until(&format!("{n} eligibility checks delivered"), || {
-        store.pending() == 0 && checks(sandbox).len() >= n
+pub async fn wait_delivered(
+    server: &mut ServerProcess,
+    data_dir: &Path,
+    sandbox: &Sandbox,
+    n: usize,
+) {
+    wait_for_checks(sandbox, &format!("{n} eligibility checks"), |checks| {
+        checks.len() >= n
     })
     .await;
+    server.stop().await;
+    let store = StoreView::open(data_dir);
+    assert_eq!(store.pending(), 0, "every delivery recorded");
     let checks = checks(sandbox);
     assert_eq!(checks.len(), n);
     assert!(checks.iter().all(|c| c.status == 200));

@@ -1,22 +1,23 @@
-//! Shared helpers of the `ingest_*` tests: a server on 127.0.0.1 with an in-memory
-//! acceptor, a raw HTTP/1.1 client (so tests control every byte sent) and acceptors
-//! that block, refuse or fail on purpose.
+//! Shared helpers of the `ingest_*` tests: a server on 127.0.0.1 in front of the real
+//! embedded store (in a temporary directory, read back through the store's own reader), a
+//! raw HTTP/1.1 client (so tests control every byte sent), a gate that holds requests on
+//! their way to the store, and a store whose disk is full.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use inmoment_core::{Event, MappingError, Registry};
+use inmoment_core::{AccountToken, Event, Registry, Settings};
 use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
 use inmoment_host::config::{AccountFlags, Config, ConfigFlags};
-use inmoment_host::ingest::memory::MemoryAcceptor;
 use inmoment_host::metrics::Metrics;
-use serde_json::Value;
+use inmoment_host::store::{PendingRow, Reader, Store, StoreConfig};
+use inmoment_testkit::TempDir;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -30,8 +31,85 @@ pub fn registry() -> Registry {
     inmoment_host::linked::registry().unwrap()
 }
 
-pub fn memory() -> Arc<MemoryAcceptor> {
-    Arc::new(MemoryAcceptor::new(registry()))
+/// The real store, empty, in a fresh temporary directory.
+pub fn store() -> Arc<TestStore> {
+    TestStore::open(|_| {})
+}
+
+/// The embedded store the server runs on, in its own temporary directory (removed after
+/// the store is closed). What it accepted is read back from its journal.
+pub struct TestStore {
+    // Dropped in this order: the store (which closes it) before its directory.
+    store: Store,
+    dir: TempDir,
+}
+
+impl TestStore {
+    /// A store with [`StoreConfig`]'s defaults, changed by `configure`.
+    pub fn open(configure: impl FnOnce(&mut StoreConfig)) -> Arc<TestStore> {
+        let dir = TempDir::new("ingest-store");
+        let mut config = StoreConfig::new(dir.path());
+        configure(&mut config);
+        let store = Store::open(config, registry()).unwrap();
+        Arc::new(TestStore { store, dir })
+    }
+
+    /// A store on a full disk: its file is capped (`max_page_count`) and filled until not
+    /// even a small event fits, so every commit fails as on a full disk.
+    pub async fn full() -> Arc<TestStore> {
+        let store = TestStore::open(|config| config.max_page_count = Some(24));
+        let source = Source {
+            name: "filler".into(),
+            settings: Settings::new(AccountToken::parse(TOKEN).unwrap()),
+        };
+        let big = "x".repeat(30_000);
+        for properties in [json!({"note": big}), json!({})] {
+            let mut refused = false;
+            for i in 0..1_000 {
+                let event = Event::from_value(
+                    json!({"type":"track","userId":"f","event":"E","messageId":format!("{i}-{}", properties.as_object().unwrap().len()),"properties":properties}),
+                    None,
+                )
+                .unwrap();
+                if store.store.accept(&source, vec![event]).await.is_err() {
+                    refused = true;
+                    break;
+                }
+            }
+            assert!(refused, "the capped store never filled up");
+        }
+        assert!(!store.ready(), "a full store must not say ready");
+        store
+    }
+
+    /// The journal: every event stored and not yet delivered, in order.
+    pub fn rows(&self) -> Vec<PendingRow> {
+        let reader = Reader::open(&self.dir.join("inmoment.sqlite3")).unwrap();
+        reader.scan_after(0, 1_000_000).unwrap()
+    }
+
+    /// The events stored, as the journal holds them.
+    pub fn events(&self) -> Vec<Event> {
+        self.rows()
+            .iter()
+            .map(|row| Event::from_value(serde_json::from_str(&row.body).unwrap(), None).unwrap())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Acceptor for TestStore {
+    async fn accept(
+        &self,
+        source: &Source,
+        events: Vec<Event>,
+    ) -> Result<Vec<EventOutcome>, AcceptError> {
+        self.store.accept(source, events).await
+    }
+
+    fn ready(&self) -> bool {
+        self.store.ready()
+    }
 }
 
 /// One source (`default`, write key [`KEY`]) and every default.
@@ -47,22 +125,22 @@ pub fn config() -> Config {
     Config::load(None, &|_| None, &flags).unwrap()
 }
 
-static FILES: AtomicUsize = AtomicUsize::new(0);
-
-/// A config file with this text, in a fresh temporary directory.
-pub fn config_file(text: &str) -> std::path::PathBuf {
-    let n = FILES.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("inmoment-ingest-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("config.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+/// A fresh temporary directory holding `config.toml` with this text.
+pub fn config_file(text: &str) -> TempDir {
+    let dir = TempDir::new("ingest-config");
+    dir.write("config.toml", text);
+    dir
 }
 
 /// A config read from TOML text alone.
 pub fn config_from_toml(text: &str) -> Config {
-    let path = config_file(text);
-    Config::load(Some(&path), &|_| None, &ConfigFlags::default()).unwrap()
+    let dir = config_file(text);
+    Config::load(
+        Some(&dir.join("config.toml")),
+        &|_| None,
+        &ConfigFlags::default(),
+    )
+    .unwrap()
 }
 
 /// A running server on an ephemeral port of 127.0.0.1.
@@ -232,10 +310,10 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Waits in `accept` until released, then behaves like the memory acceptor. Each call
+/// Waits in `accept` until released, then passes the events to the real store. Each call
 /// announces itself on `entered`, so tests know a request is in flight without sleeping.
 pub struct GatedAcceptor {
-    pub memory: Arc<MemoryAcceptor>,
+    pub store: Arc<TestStore>,
     release: Semaphore,
     entered: mpsc::UnboundedSender<()>,
 }
@@ -244,7 +322,7 @@ impl GatedAcceptor {
     pub fn new() -> (Arc<GatedAcceptor>, mpsc::UnboundedReceiver<()>) {
         let (entered, receiver) = mpsc::unbounded_channel();
         let gate = GatedAcceptor {
-            memory: memory(),
+            store: store(),
             release: Semaphore::new(0),
             entered,
         };
@@ -267,48 +345,7 @@ impl Acceptor for GatedAcceptor {
         let _ = self.entered.send(());
         let permit = self.release.acquire().await.unwrap();
         permit.forget();
-        self.memory.accept(source, events).await
-    }
-}
-
-/// Always answers `Unavailable`, like a full or broken store.
-pub struct UnavailableAcceptor {
-    pub retry_after: Duration,
-}
-
-#[async_trait]
-impl Acceptor for UnavailableAcceptor {
-    async fn accept(&self, _: &Source, _: Vec<Event>) -> Result<Vec<EventOutcome>, AcceptError> {
-        Err(AcceptError::Unavailable {
-            reason: "store is full".into(),
-            retry_after: self.retry_after,
-        })
-    }
-
-    fn ready(&self) -> bool {
-        false
-    }
-}
-
-/// Rejects every event as unmappable, naming a field.
-pub struct RejectingAcceptor;
-
-#[async_trait]
-impl Acceptor for RejectingAcceptor {
-    async fn accept(
-        &self,
-        _: &Source,
-        events: Vec<Event>,
-    ) -> Result<Vec<EventOutcome>, AcceptError> {
-        Ok(events
-            .iter()
-            .map(|_| {
-                EventOutcome::Rejected(MappingError::new(
-                    "properties.score",
-                    "expected a whole number from 0 to 10",
-                ))
-            })
-            .collect())
+        self.store.accept(source, events).await
     }
 }
 
