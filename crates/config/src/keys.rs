@@ -437,7 +437,8 @@ keys! {
             example: "500000",
             show: Show::Top(|c| int(c.dedup_max_ids)),
         }
-        /// How long delivered events are kept for `queue remap` (`30m`, `24h`, `7d`).
+        /// How long delivered events are kept for `queue remap` (`30m`, `24h`, `7d`; `0s`
+        /// keeps none, which saves a write per event).
         keep_delivered: String {
             kind: Kind::Duration,
             default: Some("24h"),

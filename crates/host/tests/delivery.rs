@@ -135,6 +135,7 @@ fn config() -> DeliveryConfig {
             max_elapsed: Duration::from_secs(60),
         },
         scan_batch: 64,
+        max_held_rows: 16_384,
         rescan_every: Duration::from_millis(50),
         shutdown_deadline: Duration::from_secs(2),
         log_deliveries: false,
@@ -170,8 +171,18 @@ fn open(dir: &TempDir) -> Arc<Store> {
     Arc::new(Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap())
 }
 
+/// Bounds of the rows held in memory that take each path: none held (every later row is
+/// read again), some held then read, all held.
+const HELD_BOUNDS: [usize; 3] = [0, 3, 16_384];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_is_delivered_once_in_per_user_order() {
+    for held in HELD_BOUNDS {
+        every_call_is_delivered_once_in_per_user_order_holding(held).await;
+    }
+}
+
+async fn every_call_is_delivered_once_in_per_user_order_holding(max_held_rows: usize) {
     let dir = tempdir();
     let store = open(&dir);
     let mut events = Vec::new();
@@ -186,11 +197,15 @@ async fn every_call_is_delivered_once_in_per_user_order() {
         delay: Duration::from_millis(1),
         ..Scripted::default()
     });
-    deliver_all(store.clone(), fake.clone(), config()).await;
+    let config = DeliveryConfig {
+        max_held_rows,
+        ..config()
+    };
+    deliver_all(store.clone(), fake.clone(), config).await;
 
     assert_eq!(store.pending(), 0);
     let order = fake.order();
-    assert_eq!(order.len(), 200);
+    assert_eq!(order.len(), 200, "holding {max_held_rows}");
     for user in 0..7 {
         let mine: Vec<&String> = order
             .iter()
@@ -198,14 +213,24 @@ async fn every_call_is_delivered_once_in_per_user_order() {
             .collect();
         let mut sorted = mine.clone();
         sorted.sort();
-        assert_eq!(mine, sorted, "user {user} out of order");
+        assert_eq!(
+            mine, sorted,
+            "user {user} out of order, holding {max_held_rows}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_waiting_for_a_retry_gets_the_calls_the_scan_skipped_in_order() {
+    for held in HELD_BOUNDS {
+        a_user_waiting_for_a_retry_gets_the_skipped_calls_holding(held).await;
+    }
+}
+
+async fn a_user_waiting_for_a_retry_gets_the_skipped_calls_holding(max_held_rows: usize) {
     // ann's first call waits 30 ms for a retry while the scan, in small steps, passes all
-    // of her later calls among 300 of other users: it must come back for them, in order.
+    // of her later calls among 300 of other users: it must come back for them, in order,
+    // whether they were held in memory or must be read again.
     let dir = tempdir();
     let store = open(&dir);
     let mut events = Vec::new();
@@ -223,6 +248,7 @@ async fn a_user_waiting_for_a_retry_gets_the_calls_the_scan_skipped_in_order() {
     )]));
     let mut config = config();
     config.scan_batch = 4;
+    config.max_held_rows = max_held_rows;
     config.rescan_every = Duration::from_secs(60); // no rescan to fall back on
     deliver_all(store.clone(), fake.clone(), config).await;
 
@@ -234,8 +260,12 @@ async fn a_user_waiting_for_a_retry_gets_the_calls_the_scan_skipped_in_order() {
         .collect();
     let mut expected: Vec<String> = (0..300).step_by(6).map(|i| format!("ann-{i:03}")).collect();
     expected.insert(0, "ann-000".into());
-    assert_eq!(ann, expected);
-    assert_eq!(fake.order().len(), 301, "every call once, ann-000 twice");
+    assert_eq!(ann, expected, "holding {max_held_rows}");
+    assert_eq!(
+        fake.order().len(),
+        301,
+        "every call once, ann-000 twice, holding {max_held_rows}"
+    );
 }
 
 #[tokio::test]

@@ -17,11 +17,10 @@ use inmoment_host::linked::registry;
 use inmoment_host::service;
 use inmoment_host::store::{Settlement, Store, StoreConfig};
 use inmoment_sandbox::{AccountConfig, Sandbox, SandboxConfig};
+use inmoment_testkit::TempDir;
 use serde_json::{json, Value};
-use temp::TempDir;
 
 mod engine_support;
-mod temp;
 
 const GOOD: &str = "NPS-d3m0d3m0";
 const OTHER: &str = "NPS-b2b2b2b2";
@@ -549,4 +548,39 @@ async fn an_event_with_two_dead_calls_goes_back_once() {
         count(&data, "SELECT value FROM counts WHERE name = 'pending'"),
         1
     );
+}
+
+#[tokio::test]
+async fn keep_delivered_zero_keeps_no_delivered_event() {
+    let dir = TempDir::new("queue-remap-keep-none");
+    let mut config = StoreConfig::new(dir.path());
+    config.keep_delivered = Duration::ZERO;
+    let store = Store::open(config, registry().unwrap()).unwrap();
+    let config = load(&{
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, format!("account_token = \"{GOOD}\"\n")).unwrap();
+        path.display().to_string()
+    });
+    let web = Source {
+        name: "web".into(),
+        settings: config.sources[0].source.settings.clone(),
+    };
+    store
+        .accept(&web, vec![track("k1", "ann", "E")])
+        .await
+        .unwrap();
+    let rows = store.reader().unwrap().scan_after(0, 10).unwrap();
+    assert_eq!(rows.len(), 1);
+    store
+        .settle(vec![Settlement::Finished {
+            id: rows[0].id,
+            state: None,
+            dead: None,
+            delivered: Some(json!({"call": "eligibility_check"}).to_string()),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.pending(), 0);
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM journal"), 0);
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM delivered"), 0);
 }

@@ -1,15 +1,17 @@
 //! The delivery scheduler: one task that owns who is busy, so per-user order needs no locks.
 //!
-//! It reads the journal in id order (acceptance order). A user with a row in delivery
-//! (a call in flight or waiting for a retry) is "busy": their later rows are skipped by
-//! the scan, which notes the last one it skipped; when the earlier row finishes, the
-//! user's next row is read from the id range between the two (the store keeps no per-user
-//! index: it would make every accepted event a random write). Each row is mapped when it
-//! is started (see `prepare.rs`), and its calls go one at a time; the progress, and the
-//! user's state once the row finishes, are committed with each result. New commits wake
-//! the scan; a periodic rescan from the start catches rows replayed by another process.
+//! It reads the journal in id order (acceptance order), a batch at a time. A user with a
+//! row in delivery (a call in flight or waiting for a retry) is "busy": the scan holds
+//! their later rows in memory, in order, up to a bound across users; past it, it only
+//! notes the last one it skipped, and the user's next row is read from the id range
+//! between the two (the store keeps no per-user index: it would make every accepted event
+//! a random write). Each row is mapped when it is started (see `prepare.rs`) with the
+//! user's state, kept from their previous row while they stay busy, and its calls go one
+//! at a time; the progress, and the user's state once the row finishes, are committed
+//! with each result. New commits wake the scan; a periodic rescan from the start catches
+//! rows replayed by another process.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
-use inmoment_core::Settings;
+use inmoment_core::{Settings, UserState};
 
 use super::attempt::{Attempt, Deliver, DeliveryObserver};
 use super::backoff::{Backoff, Jitter};
@@ -32,6 +34,9 @@ pub struct DeliveryConfig {
     pub backoff: Backoff,
     /// Rows read per scan step.
     pub scan_batch: usize,
+    /// Rows of busy users held in memory, across users; past it they are read again
+    /// when their turn comes.
+    pub max_held_rows: usize,
     /// How often the scan restarts from the beginning (replayed dead letters).
     pub rescan_every: Duration,
     /// After shutdown is asked, in-flight attempts get this long to finish.
@@ -52,6 +57,7 @@ impl Default for DeliveryConfig {
                 max_elapsed: Duration::from_secs(24 * 3600),
             },
             scan_batch: 512,
+            max_held_rows: 16_384,
             rescan_every: Duration::from_secs(30),
             shutdown_deadline: Duration::from_secs(10),
             log_deliveries: false,
@@ -63,11 +69,19 @@ impl Default for DeliveryConfig {
 type UserKey = (String, String);
 
 /// A busy user: the row in delivery (`head`), and the highest id of theirs the scan has
-/// skipped meanwhile (their later rows all lie in `head..=last_skipped`).
-#[derive(Debug, Clone, Copy)]
+/// passed meanwhile (their later rows all lie in `head..=last_skipped`).
+#[derive(Debug, Default)]
 struct Busy {
     head: i64,
     last_skipped: i64,
+    /// The head row finished (committed): the next start is the user's next row.
+    head_done: bool,
+    /// The first of the later rows, in order, held so starting them needs no read.
+    held: VecDeque<PendingRow>,
+    /// Later rows past `held` were not kept (the bound was reached): read them.
+    unheld: bool,
+    /// The user's state as their last finished row left it, when known.
+    state: Option<UserState>,
 }
 
 /// A row's call settled, or (`attempt` none) a row with nothing to send.
@@ -76,6 +90,10 @@ struct Done {
     attempt: Option<Attempt>,
 }
 
+/// What to do for each user of a commit of settlements once it is durable: when to
+/// retry (none: go on now), and for a finished row, the state it left.
+type AfterCommit = Vec<(UserKey, Option<i64>, Option<Option<UserState>>)>;
+
 /// Runs delivery until shutdown; see the module docs.
 pub struct Engine<D: Deliver> {
     store: Arc<dyn Journal>,
@@ -83,6 +101,10 @@ pub struct Engine<D: Deliver> {
     observer: Arc<dyn DeliveryObserver>,
     config: DeliveryConfig,
     busy: HashMap<UserKey, Busy>,
+    /// Rows read by the scan and not yet looked at; the cursor is the last one's id.
+    lookahead: VecDeque<PendingRow>,
+    /// Rows in all `Busy::held`.
+    held_rows: usize,
     timers: BTreeSet<(i64, UserKey)>,
     in_flight: usize,
     cursor: i64,
@@ -113,6 +135,8 @@ impl<D: Deliver> Engine<D> {
             observer,
             config,
             busy: HashMap::new(),
+            lookahead: VecDeque::new(),
+            held_rows: 0,
             timers: BTreeSet::new(),
             in_flight: 0,
             cursor: 0,
@@ -149,6 +173,7 @@ impl<D: Deliver> Engine<D> {
                 () = sleep_until(resume_at), if paused => {}
                 _ = rescan.tick() => {
                     self.cursor = 0;
+                    self.lookahead.clear();
                     self.at_end = false;
                     self.report_dead_letters().await;
                 }
@@ -162,36 +187,51 @@ impl<D: Deliver> Engine<D> {
         if self.paused_until_ms > now_ms() {
             return;
         }
-        while !self.at_end && self.in_flight < self.config.max_in_flight {
-            let rows = match self
+        while self.in_flight < self.config.max_in_flight {
+            let Some(row) = self.next_scanned().await else {
+                return;
+            };
+            let key = (row.source.clone(), row.user_key.clone());
+            let Some(busy) = self.busy.get_mut(&key) else {
+                self.start(key, row).await;
+                continue;
+            };
+            // A rescan passes rows already held or noted: only later ones are new.
+            if row.id <= busy.last_skipped {
+                continue;
+            }
+            busy.last_skipped = row.id;
+            if !busy.unheld && self.held_rows < self.config.max_held_rows {
+                busy.held.push_back(row);
+                self.held_rows += 1;
+            } else {
+                busy.unheld = true;
+            }
+        }
+    }
+
+    /// The next row in id order, reading a batch when none is left; none at the end.
+    async fn next_scanned(&mut self) -> Option<PendingRow> {
+        if self.lookahead.is_empty() && !self.at_end {
+            match self
                 .store
                 .scan_after(self.cursor, self.config.scan_batch)
                 .await
             {
-                Ok(rows) => rows,
+                Ok(rows) => {
+                    self.at_end = rows.is_empty();
+                    if let Some(last) = rows.last() {
+                        self.cursor = last.id;
+                    }
+                    self.lookahead.extend(rows);
+                }
                 Err(error) => {
                     tracing::error!(%error, "Could not read pending calls; retrying shortly.");
                     self.at_end = true;
-                    return;
                 }
-            };
-            if rows.is_empty() {
-                self.at_end = true;
-                return;
-            }
-            for row in rows {
-                if self.in_flight >= self.config.max_in_flight {
-                    return;
-                }
-                self.cursor = row.id;
-                let key = (row.source.clone(), row.user_key.clone());
-                if let Some(busy) = self.busy.get_mut(&key) {
-                    busy.last_skipped = busy.last_skipped.max(row.id);
-                    continue;
-                }
-                self.start(key, row).await;
             }
         }
+        self.lookahead.pop_front()
     }
 
     /// Starts the user's head row now (its next call), or waits for its retry time.
@@ -199,11 +239,13 @@ impl<D: Deliver> Engine<D> {
         if self.stopping {
             return;
         }
-        let busy = self.busy.entry(key.clone()).or_insert(Busy {
-            head: row.id,
+        let busy = self.busy.entry(key.clone()).or_insert_with(|| Busy {
             last_skipped: row.id,
+            ..Busy::default()
         });
         busy.head = row.id;
+        busy.head_done = false;
+        let known = busy.state.clone();
         if row.next_attempt_ms > now_ms() {
             self.timers.insert((row.next_attempt_ms, key));
             return;
@@ -212,7 +254,7 @@ impl<D: Deliver> Engine<D> {
             registry: self.store.registry(),
             sources: &self.config.sources,
         };
-        let job = match prepare(row, &mapping, &*self.store).await {
+        let job = match prepare(row, known, &mapping, &*self.store).await {
             Ok(job) => job,
             Err(error) => {
                 tracing::error!(%error, "Could not read a user's state; retrying in a second.");
@@ -251,20 +293,38 @@ impl<D: Deliver> Engine<D> {
     }
 
     /// Starts a busy user's oldest pending row (the head again, for its next call or a
-    /// retry, else the next one the scan skipped); a user with none left is no longer busy.
+    /// retry, else the next one the scan passed); a user with none left is no longer busy.
     async fn advance(&mut self, key: UserKey) {
-        let Some(busy) = self.busy.get(&key).copied() else {
+        let Some(busy) = self.busy.get_mut(&key) else {
             return;
         };
-        let upto = busy.head.max(busy.last_skipped);
-        match self
-            .store
-            .next_of_user(&key.0, &key.1, busy.head, upto)
-            .await
-        {
-            Ok(Some(row)) => self.start(key, row).await,
-            Ok(None) => {
+        if busy.head_done {
+            if let Some(row) = busy.held.pop_front() {
+                self.held_rows -= 1;
+                self.start(key, row).await;
+                return;
+            }
+            if !busy.unheld {
                 self.busy.remove(&key);
+                return;
+            }
+        }
+        let (head, upto) = (busy.head, busy.head.max(busy.last_skipped));
+        match self.store.next_of_user(&key.0, &key.1, head, upto).await {
+            Ok(Some(row)) => {
+                // Read past held rows (the head was gone): they are not started twice.
+                if let Some(busy) = self.busy.get_mut(&key) {
+                    while busy.held.front().is_some_and(|held| held.id <= row.id) {
+                        busy.held.pop_front();
+                        self.held_rows -= 1;
+                    }
+                }
+                self.start(key, row).await
+            }
+            Ok(None) => {
+                if let Some(busy) = self.busy.remove(&key) {
+                    self.held_rows -= busy.held.len();
+                }
             }
             Err(error) => {
                 tracing::error!(%error, "Could not read a user's next event; retrying in a second.");
@@ -273,7 +333,8 @@ impl<D: Deliver> Engine<D> {
         }
     }
 
-    /// Settles this result and every other one already waiting, in one commit.
+    /// Settles this result and every other one already waiting, in one commit. The
+    /// engine waits for it: results arriving meanwhile make the next, larger commit.
     async fn settle(&mut self, first: Done) {
         let mut batch = vec![first];
         while let Ok(done) = self.done_rx.try_recv() {
@@ -282,8 +343,8 @@ impl<D: Deliver> Engine<D> {
         self.in_flight -= batch.len();
         let now = now_ms();
         let mut updates = Vec::with_capacity(batch.len());
-        let mut next = Vec::with_capacity(batch.len());
-        for Done { job, attempt } in batch {
+        let mut next: AfterCommit = Vec::with_capacity(batch.len());
+        for Done { mut job, attempt } in batch {
             let age = Duration::from_millis(u64::try_from(now - job.accepted_at_ms).unwrap_or(0));
             let key = (job.source.clone(), job.user_key.clone());
             let (update, retry_at) = match attempt {
@@ -298,8 +359,10 @@ impl<D: Deliver> Engine<D> {
                 }
                 None => (self.nothing_to_send(&job), None),
             };
+            // A finished row leaves the user's state for their next row.
+            let finished = matches!(update, Settlement::Finished { .. }).then(|| job.state.take());
             updates.push(update);
-            next.push((key, retry_at));
+            next.push((key, retry_at, finished));
         }
         let any_dead = updates.iter().any(|u| {
             matches!(
@@ -310,7 +373,7 @@ impl<D: Deliver> Engine<D> {
         });
         if let Err(error) = self.store.settle(updates).await {
             tracing::error!(%error, "Could not record delivery results; they stay pending and are retried.");
-            for (key, _) in next {
+            for (key, _, _) in next {
                 self.timers.insert((now + 1000, key));
             }
             return;
@@ -319,7 +382,11 @@ impl<D: Deliver> Engine<D> {
         if any_dead {
             self.report_dead_letters().await;
         }
-        for (key, retry_at) in next {
+        for (key, retry_at, finished) in next {
+            if let (Some(state), Some(busy)) = (finished, self.busy.get_mut(&key)) {
+                busy.head_done = true;
+                busy.state = state;
+            }
             match retry_at {
                 Some(at) => {
                     self.timers.insert((at, key));

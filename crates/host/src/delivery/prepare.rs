@@ -30,6 +30,9 @@ pub struct Job {
     pub total: i64,
     /// The user's state after the event, stored when the row finishes (none: unchanged).
     pub state_after: Option<StateUpdate>,
+    /// The user's state after the event, once mapped: delivery keeps it for the user's
+    /// next event instead of reading it back.
+    pub state: Option<UserState>,
     /// Why the event makes no calls, counted when the row finishes.
     pub skipped: Option<SkipReason>,
     /// Why the row cannot be mapped; it is then parked whole as a dead letter.
@@ -51,9 +54,12 @@ pub struct Mapping<'a> {
     pub sources: &'a HashMap<String, Settings>,
 }
 
-/// Prepares `row`; an error is a failed read of the user's state (try again later).
+/// Prepares `row` with the user's state as their previous event left it: `known` when
+/// delivery kept it, else read from the journal. An error is a failed read (try again
+/// later).
 pub async fn prepare(
     row: PendingRow,
+    known: Option<UserState>,
     mapping: &Mapping<'_>,
     journal: &dyn Journal,
 ) -> Result<Job, JournalError> {
@@ -69,6 +75,7 @@ pub async fn prepare(
         index: row.done_calls,
         total: 0,
         state_after: None,
+        state: None,
         skipped: None,
         unmappable: None,
         body: String::new(),
@@ -88,7 +95,10 @@ pub async fn prepare(
     }
     job.body = row.body;
     // Read first, then map purely: `queue remap` maps with the same function.
-    let before = journal.user_state(&job.source, &job.user_key).await?;
+    let before = match known {
+        Some(state) => state,
+        None => journal.user_state(&job.source, &job.user_key).await?,
+    };
     match map_stored(&job.body, &job.source, before, mapping) {
         Mapped::Unmappable { event_type, reason } => {
             job.event_type = event_type;
@@ -97,17 +107,19 @@ pub async fn prepare(
         Mapped::Calls {
             event_type,
             calls,
-            state_after,
+            state,
+            changed,
             skipped,
         } => {
             job.event_type = event_type;
-            job.state_after = state_after.and_then(|after| {
-                serde_json::to_string(&after).ok().map(|state| StateUpdate {
+            if changed {
+                job.state_after = serde_json::to_string(&state).ok().map(|text| StateUpdate {
                     source: job.source.clone(),
                     user_key: job.user_key.clone(),
-                    state,
-                })
-            });
+                    state: text,
+                });
+            }
+            job.state = Some(*state);
             job.skipped = skipped;
             job.total = i64::try_from(calls.len()).unwrap_or(i64::MAX);
             job.call = usize::try_from(job.index)
@@ -121,12 +133,13 @@ pub async fn prepare(
 /// What a stored event maps to under the current settings.
 #[derive(Debug, Clone)]
 pub enum Mapped {
-    /// Its calls in order (none when skipped), and the user's state after it when it
-    /// changed (as stored: see [`persisted`]).
+    /// Its calls in order (none when skipped), and the user's state after it (as
+    /// stored: see [`persisted`]) and whether the event changed it.
     Calls {
         event_type: String,
         calls: Vec<InMomentCall>,
-        state_after: Option<Box<UserState>>,
+        state: Box<UserState>,
+        changed: bool,
         skipped: Option<SkipReason>,
     },
     /// It cannot be read or mapped (or its source is gone): why.
@@ -166,7 +179,8 @@ pub fn map_stored(body: &str, source: &str, before: UserState, mapping: &Mapping
             Mapped::Calls {
                 event_type,
                 calls: output.calls,
-                state_after: (after != before).then(|| Box::new(after)),
+                changed: after != before,
+                state: Box::new(after),
                 skipped: output.skipped,
             }
         }

@@ -255,6 +255,7 @@ impl Writer {
         let outcome = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
             let max_ids = self.config.dedup_max_ids;
+            let keep = !self.config.keep_delivered.is_zero();
             if self.seen.needs_pruning(cutoff_ms, max_ids) {
                 self.seen.prune(&tx, cutoff_ms, max_ids)?;
             }
@@ -270,7 +271,7 @@ impl Writer {
                         results.push(Some(outcomes));
                     }
                     Command::Settle { updates, .. } => {
-                        settled += settle(&tx, updates, now_ms)?;
+                        settled += settle(&tx, updates, now_ms, keep)?;
                         results.push(None);
                     }
                 }
@@ -407,8 +408,14 @@ fn append(
     Ok((outcomes, appended))
 }
 
-/// Applies delivery results; returns how many rows left the journal.
-fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite::Result<u64> {
+/// Applies delivery results, keeping finished events in `delivered` when `keep`; returns
+/// how many rows left the journal.
+fn settle(
+    tx: &Transaction<'_>,
+    updates: &[Settlement],
+    now_ms: i64,
+    keep: bool,
+) -> rusqlite::Result<u64> {
     let mut left = 0;
     for update in updates {
         match update {
@@ -441,7 +448,7 @@ fn settle(tx: &Transaction<'_>, updates: &[Settlement], now_ms: i64) -> rusqlite
                 }
                 // An event with a dead call (or that could not be mapped) is remapped
                 // through its dead letter, so it is not kept as delivered too.
-                if dead.is_none() {
+                if keep && dead.is_none() {
                     keep_delivered(tx, *id, delivered.as_deref(), now_ms)?;
                 }
                 if let Some(update) = state {
