@@ -71,10 +71,14 @@ pub fn check_stateless(
     event: &Event,
     settings: &Settings,
 ) -> Result<Option<SkipReason>, MappingError> {
-    let output = map_event(registry, event, UserState::default(), settings)?;
-    Ok(output
-        .skipped
-        .filter(|reason| *reason != SkipReason::DuplicatePage))
+    if !destination_enabled(&event.integrations) {
+        return Ok(Some(SkipReason::DestinationDisabled));
+    }
+    let Some(registration) = registry.get(event.event_type()) else {
+        return Ok(Some(SkipReason::NoHandler));
+    };
+    let skipped = registration.handler.check(event, settings)?;
+    Ok(skipped.filter(|reason| *reason != SkipReason::DuplicatePage))
 }
 
 /// The destination switch first, then the event type's handler.

@@ -46,6 +46,29 @@ pub trait EventHandler: Send + Sync {
         state: UserState,
         settings: &Settings,
     ) -> Result<HandlerOutput, MappingError>;
+
+    /// What ingest can decide before the user's state is known: an error in the event
+    /// itself, or a skip. The default maps the event with an empty state, which is always
+    /// right; a handler overrides it only to skip that work, and the fixture runner checks
+    /// on every fixture that the override answers as the default does.
+    fn check(
+        &self,
+        event: &Event,
+        settings: &Settings,
+    ) -> Result<Option<SkipReason>, MappingError> {
+        check_by_mapping(self, event, settings)
+    }
+}
+
+/// [`EventHandler::check`]'s default: the event mapped with an empty state.
+pub fn check_by_mapping<H: EventHandler + ?Sized>(
+    handler: &H,
+    event: &Event,
+    settings: &Settings,
+) -> Result<Option<SkipReason>, MappingError> {
+    handler
+        .handle(Cow::Borrowed(event), UserState::default(), settings)
+        .map(|output| output.skipped)
 }
 
 /// The payload: moved out of an owned event (which keeps an emptied payload of the same

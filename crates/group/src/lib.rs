@@ -11,7 +11,8 @@ use std::borrow::Cow;
 use inmoment_core::end_user::{upsert, Include};
 use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
 use inmoment_core::{
-    Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings, UserState,
+    Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings, SkipReason,
+    UserState,
 };
 
 /// Maps `group` events.
@@ -56,5 +57,13 @@ impl EventHandler for GroupHandler {
             warnings: Vec::new(),
             skipped: None,
         })
+    }
+
+    /// A group is never refused nor skipped.
+    fn check(&self, event: &Event, _: &Settings) -> Result<Option<SkipReason>, MappingError> {
+        match event.payload {
+            Payload::Group { .. } => Ok(None),
+            _ => Err(wrong_type(EventType::Group, event)),
+        }
     }
 }

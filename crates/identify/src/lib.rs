@@ -10,7 +10,8 @@ use std::borrow::Cow;
 
 use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
 use inmoment_core::{
-    Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings, UserState,
+    Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings, SkipReason,
+    UserState,
 };
 
 /// Maps `identify` events.
@@ -75,5 +76,13 @@ impl EventHandler for IdentifyHandler {
             warnings,
             skipped: None,
         })
+    }
+
+    /// An identify is never refused nor skipped: leaving a trait out is a warning.
+    fn check(&self, event: &Event, _: &Settings) -> Result<Option<SkipReason>, MappingError> {
+        match event.payload {
+            Payload::Identify { .. } => Ok(None),
+            _ => Err(wrong_type(EventType::Identify, event)),
+        }
     }
 }

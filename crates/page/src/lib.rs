@@ -90,4 +90,12 @@ impl EventHandler for PageHandler {
             skipped: None,
         })
     }
+
+    /// A page is never refused; with no state there is no previous page to repeat.
+    fn check(&self, event: &Event, _: &Settings) -> Result<Option<SkipReason>, MappingError> {
+        match event.payload {
+            Payload::Page { .. } => Ok(None),
+            _ => Err(wrong_type(EventType::Page, event)),
+        }
+    }
 }

@@ -7,7 +7,8 @@
 //!
 //! The registry is built from inventory, so a fixture also proves that the handler crate
 //! registers itself. Each fixture is also mapped by value (`map_event_owned`, which moves
-//! the event's maps instead of copying them): its output must be exactly the same. `BLESS_FIXTURES=1` writes missing expected files for review; it never
+//! the event's maps instead of copying them): its output must be exactly the same; and
+//! checked by its handler's ingest check, which must answer as mapping with an empty state. `BLESS_FIXTURES=1` writes missing expected files for review; it never
 //! overwrites an existing one.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a panic is a test failure
@@ -19,6 +20,7 @@ pub use temp::TempDir;
 use std::fs;
 use std::path::Path;
 
+use inmoment_core::handler::check_by_mapping;
 use inmoment_core::{
     map_event, map_event_owned, Event, MappedEvent, MappingError, Registry, Settings, UserState,
 };
@@ -40,6 +42,9 @@ pub fn run_fixture_dir(dir: &Path) -> usize {
         let expected_path = Path::new(&format!("{name}.expected.json")).to_path_buf();
         let input: Value = read_json(input_path);
         if let Some(difference) = owned_difference(&registry, &input) {
+            failures.push(format!("{name}\n  {difference}"));
+        }
+        if let Some(difference) = check_difference(&registry, &input) {
             failures.push(format!("{name}\n  {difference}"));
         }
         if let Some(difference) = stored_difference(&input) {
@@ -92,6 +97,18 @@ fn owned_difference(registry: &Registry, input: &Value) -> Option<String> {
     // Debug text too: map equality ignores order, and the output's order matters.
     let (owned, borrowed) = (format!("{owned:?}"), format!("{borrowed:?}"));
     (owned != borrowed).then(|| format!("by value: {owned}\n  borrowed: {borrowed}"))
+}
+
+/// How the handler's own ingest check answers otherwise than mapping the event with an
+/// empty state (the check's definition), if it does.
+fn check_difference(registry: &Registry, input: &Value) -> Option<String> {
+    let (settings, _, Ok(event)) = parse_case(input) else {
+        return None;
+    };
+    let handler = registry.get(event.event_type())?.handler;
+    let own = format!("{:?}", handler.check(&event, &settings));
+    let by_mapping = format!("{:?}", check_by_mapping(handler, &event, &settings));
+    (own != by_mapping).then(|| format!("check: {own}\n  by mapping: {by_mapping}"))
 }
 
 /// How the event differs after a trip through the journal's JSON (`Event::to_value`), if

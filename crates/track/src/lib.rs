@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
 use inmoment_core::{
     properties, Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings,
-    UserState,
+    SkipReason, UserState,
 };
 
 /// Maps `track` events.
@@ -88,5 +88,23 @@ impl EventHandler for TrackHandler {
             warnings,
             skipped: None,
         })
+    }
+
+    /// Only a survey answer can be refused (its score, say): other events are never
+    /// refused nor skipped, so only answers are mapped to find out.
+    fn check(
+        &self,
+        event: &Event,
+        settings: &Settings,
+    ) -> Result<Option<SkipReason>, MappingError> {
+        let Payload::Track { event: name, .. } = &event.payload else {
+            return Err(wrong_type(EventType::Track, event));
+        };
+        match answer::kind(name, &event.integrations, settings)? {
+            Some(_) if settings.client_id.is_some() => {
+                inmoment_core::handler::check_by_mapping(self, event, settings)
+            }
+            _ => Ok(None),
+        }
     }
 }
