@@ -118,6 +118,10 @@ fn stored_difference(input: &Value) -> Option<String> {
         return None;
     };
     let stored = event.to_value();
+    let (written, built) = (event.to_json(), stored.to_string());
+    if written != built {
+        return Some(format!("written as {written}\n  built as {built}"));
+    }
     match Event::from_value(stored.clone(), None) {
         Ok(again) if again == event => None,
         Ok(again) => Some(format!("stored as {stored}\n  reads back as {again:?}")),

@@ -227,7 +227,7 @@ fn entry(registry: &Registry, source: &Source, event: &Event) -> Entry {
         Ok(None) => Entry::Append {
             user_key: event.user_key().to_string(),
             message_id: event.message_id.clone().unwrap_or_default(),
-            body: event.to_value().to_string(),
+            body: event.to_json(),
         },
     }
 }
