@@ -1,7 +1,6 @@
 //! The host of inmoment-destination: the registry of linked handlers and the commands of
 //! the `inmoment-destination` binary. A library so that tests and benches can drive it.
 
-pub mod accept;
 pub mod cli;
 /// The configuration (the `inmoment-config` crate), kept at this path for `crate::config::…`.
 pub mod config;
@@ -23,4 +22,3 @@ pub mod send;
 pub mod serve;
 pub mod service;
 pub mod source_args;
-pub mod store;

@@ -17,13 +17,13 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
-use crate::accept::Acceptor;
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
 use crate::cors;
 use crate::ingest::error::Refusal;
 use crate::ingest::{self, ApiError, AppState, ErrorCode};
 use crate::metrics::Metrics;
+use inmoment_store::accept::Acceptor;
 
 /// Builds the whole HTTP app; testable with `oneshot`, no socket needed.
 pub fn app(state: AppState) -> Router {

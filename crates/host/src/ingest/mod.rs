@@ -4,7 +4,7 @@
 //! A request goes: route (type from the path) → auth (write key → [`Source`]) → body
 //! (size limits, gzip, JSON) → items (batch envelope, webhook array) → the per-request
 //! tower stack of [`stack`] (span, payload check, timeout, load shedding, dispatch to the
-//! [`Acceptor`](crate::accept::Acceptor)) → a JSON answer.
+//! [`Acceptor`](inmoment_store::accept::Acceptor)) → a JSON answer.
 
 pub mod auth;
 pub mod batch;
@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 use inmoment_core::EventType;
 use serde_json::Value;
 
-use crate::accept::Source;
 pub use error::{ApiError, ErrorCode};
+use inmoment_store::accept::Source;
 pub use state::AppState;
 
 /// One request's events on their way through the stack.
