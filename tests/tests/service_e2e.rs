@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use inmoment_delivery::{Attempts, InMomentDeliver};
 use inmoment_host::config::{Config, ConfigFlags};
-use inmoment_host::delivery::{Attempts, InMomentDeliver};
 use inmoment_host::linked::registry;
 use inmoment_host::service;
 use inmoment_sandbox::{Fault, Sandbox, SandboxConfig};

@@ -6,7 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod cors;
-pub mod delivery;
 pub mod demo;
 pub mod handler_deps;
 pub mod handlers_cmd;

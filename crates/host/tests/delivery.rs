@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
-use inmoment_host::delivery::{Attempt, Backoff, Deliver, DeliveryConfig};
+use inmoment_delivery::{Attempt, Backoff, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
 use inmoment_store::accept::{Acceptor, Source};
 use inmoment_store::{Admin, Selection, Store, StoreConfig};

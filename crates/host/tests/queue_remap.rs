@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inmoment_core::Event;
+use inmoment_delivery::{Attempts, InMomentDeliver};
 use inmoment_host::config::{Config, ConfigFlags};
-use inmoment_host::delivery::{Attempts, InMomentDeliver};
 use inmoment_host::linked::registry;
 use inmoment_host::service;
 use inmoment_sandbox::{AccountConfig, Sandbox, SandboxConfig};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use inmoment_core::{AccountToken, ClientId, Event, InMomentCall, Settings, SkipReason};
-use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig};
+use inmoment_delivery::{Attempt, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
 use inmoment_store::accept::{AcceptError, Acceptor, EventOutcome, Source};
 use inmoment_store::{Admin, DeadCall, Selection, Settlement, Store, StoreConfig, StoreError};

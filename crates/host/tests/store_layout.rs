@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
-use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig};
+use inmoment_delivery::{Attempt, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
 use inmoment_store::accept::{Acceptor, EventOutcome, Source};
 use inmoment_store::{Store, StoreConfig};

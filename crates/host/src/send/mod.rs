@@ -29,8 +29,8 @@ pub use progress::Progress;
 pub use tally::{Failures, Summary};
 
 use crate::config::ConfigError;
-use crate::delivery::{Attempts, Deliver, InMomentDeliver};
 use crate::mapper::StreamMapper;
+use inmoment_delivery::{Attempts, Deliver, InMomentDeliver};
 use inmoment_store::accept::Source;
 use input::Input;
 use lanes::{Job, Lanes};
