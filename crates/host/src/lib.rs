@@ -4,20 +4,15 @@
 pub mod cli;
 /// The configuration (the `inmoment-config` crate), kept at this path for `crate::config::…`.
 pub mod config;
-pub mod connections;
-pub mod cors;
 pub mod demo;
 pub mod handler_deps;
 pub mod handlers_cmd;
-pub mod ingest;
 pub mod linked;
 pub mod logging;
 pub mod map_cmd;
 pub mod mapper;
-pub mod metrics;
 pub mod queue_cmd;
 pub mod remap_cmd;
 pub mod send;
-pub mod serve;
 pub mod service;
 pub mod source_args;

@@ -10,8 +10,9 @@ use inmoment_delivery::{Attempts, InMomentDeliver};
 use inmoment_host::cli::{self, Cli, Command, DeadCommand, QueueCommand, SandboxArgs, ServeArgs};
 use inmoment_host::config::Config;
 use inmoment_host::{
-    demo, handlers_cmd, linked, logging, map_cmd, queue_cmd, remap_cmd, send, serve, service,
+    demo, handlers_cmd, linked, logging, map_cmd, queue_cmd, remap_cmd, send, service,
 };
+use inmoment_ingest::serve;
 use inmoment_sandbox::{Sandbox, SandboxConfig};
 use inmoment_store::Selection;
 use tokio::net::TcpListener;

@@ -12,9 +12,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::serve;
 use inmoment_delivery::{Backoff, Deliver, DeliveryConfig, DeliveryObserver, Engine};
+use inmoment_ingest::metrics::Metrics;
+use inmoment_ingest::serve;
 use inmoment_store::accept::Acceptor;
 use inmoment_store::{Store, StoreConfig};
 

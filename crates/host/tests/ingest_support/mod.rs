@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use inmoment_core::{AccountToken, Event, Registry, Settings};
 use inmoment_host::config::{AccountFlags, Config, ConfigFlags};
-use inmoment_host::metrics::Metrics;
+use inmoment_ingest::metrics::Metrics;
 use inmoment_store::accept::{AcceptError, Acceptor, EventOutcome, Source};
 use inmoment_store::{PendingRow, Reader, Store, StoreConfig};
 use inmoment_testkit::TempDir;
@@ -160,7 +160,7 @@ impl Server {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(inmoment_host::serve::serve(
+        let task = tokio::spawn(inmoment_ingest::serve::serve(
             config,
             acceptor,
             metrics.clone(),

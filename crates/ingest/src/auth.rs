@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode};
-use crate::config::Config;
+use inmoment_config::Config;
 use inmoment_store::accept::Source;
 
 /// Every configured write key and its source.

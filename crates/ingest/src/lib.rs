@@ -1,3 +1,8 @@
+//! The HTTP side of the pipeline in its own crate: the ingest endpoints, the server that
+//! runs them (connections, CORS, health and `/metrics`) and the metrics themselves. It
+//! hands events to an [`Acceptor`](inmoment_store::accept::Acceptor) and knows nothing of
+//! delivery or of the binary that wires them together.
+//!
 //! HTTP ingest in the shape of Segment's Tracking API, so unmodified Segment clients
 //! (and Segment itself, through webhooks) can send events here.
 //!
@@ -10,12 +15,16 @@ pub mod auth;
 pub mod batch;
 pub mod body;
 mod check;
+pub mod connections;
+pub mod cors;
 mod dispatch;
 pub mod error;
 mod log_budget;
 pub mod message_id;
+pub mod metrics;
 mod respond;
 pub mod routes;
+pub mod serve;
 pub mod skew;
 pub mod stack;
 mod state;
