@@ -1,5 +1,7 @@
-//! The host of inmoment-destination: the registry of linked handlers and the commands of
-//! the `inmoment-destination` binary. A library so that tests and benches can drive it.
+//! The host of inmoment-destination: the registry of linked handlers, the commands of the
+//! `inmoment-destination` binary, and [`service`], which wires the pipeline together:
+//! HTTP ingest (`inmoment-ingest`) → the journal (`inmoment-store`) → delivery to InMoment
+//! (`inmoment-delivery`). A library so that tests and benches can drive it.
 
 pub mod cli;
 /// The configuration (the `inmoment-config` crate), kept at this path for `crate::config::…`.
