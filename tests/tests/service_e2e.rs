@@ -9,12 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use inmoment_delivery::{Attempts, InMomentDeliver};
 use inmoment_host::config::{Config, ConfigFlags};
-use inmoment_host::delivery::{Attempts, InMomentDeliver};
 use inmoment_host::linked::registry;
 use inmoment_host::service;
-use inmoment_host::store::{Admin, Reader, Selection, StoreConfig};
 use inmoment_sandbox::{Fault, Sandbox, SandboxConfig};
+use inmoment_store::{Admin, Reader, Selection, StoreConfig};
 use inmoment_testkit::TempDir;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;

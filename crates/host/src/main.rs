@@ -6,14 +6,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use inmoment_core::Registry;
+use inmoment_delivery::{Attempts, InMomentDeliver};
 use inmoment_host::cli::{self, Cli, Command, DeadCommand, QueueCommand, SandboxArgs, ServeArgs};
 use inmoment_host::config::Config;
-use inmoment_host::delivery::{Attempts, InMomentDeliver};
-use inmoment_host::store::Selection;
 use inmoment_host::{
-    demo, handlers_cmd, linked, logging, map_cmd, queue_cmd, remap_cmd, send, serve, service,
+    demo, handlers_cmd, linked, logging, map_cmd, queue_cmd, remap_cmd, send, service,
 };
+use inmoment_ingest::serve;
 use inmoment_sandbox::{Sandbox, SandboxConfig};
+use inmoment_store::Selection;
 use tokio::net::TcpListener;
 
 #[global_allocator]

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::config::{parse_duration, DURATION_HINT};
-use crate::store::{Admin, Reader, Replayed, Selection, StoreConfig};
+use inmoment_store::{Admin, Reader, Replayed, Selection, StoreConfig};
 
 /// Why a queue command failed.
 #[derive(Debug, thiserror::Error)]

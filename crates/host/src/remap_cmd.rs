@@ -18,9 +18,9 @@ use serde_json::Value;
 
 use crate::cli::RemapArgs;
 use crate::config::{parse_duration, Config, ConfigFlags, DURATION_HINT};
-use crate::delivery::{map_stored, Mapped, Mapping};
 use crate::queue_cmd::{database, QueueError};
-use crate::store::{Admin, RemapFrom, Requeue, Selection};
+use inmoment_delivery::{map_stored, Mapped, Mapping};
+use inmoment_store::{Admin, RemapFrom, Requeue, Selection};
 
 /// `queue remap`: runs [`run`] with the configuration read as `serve` reads it, and says
 /// how it went on stderr. Exit 1 when some event could not be remapped or an id is no

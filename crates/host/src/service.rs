@@ -11,12 +11,12 @@ use inmoment_core::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
-use crate::accept::Acceptor;
 use crate::config::Config;
-use crate::delivery::{Backoff, Deliver, DeliveryConfig, DeliveryObserver, Engine};
-use crate::metrics::Metrics;
-use crate::serve;
-use crate::store::{Store, StoreConfig};
+use inmoment_delivery::{Backoff, Deliver, DeliveryConfig, DeliveryObserver, Engine};
+use inmoment_ingest::metrics::Metrics;
+use inmoment_ingest::serve;
+use inmoment_store::accept::Acceptor;
+use inmoment_store::{Store, StoreConfig};
 
 /// The store settings of a service config.
 pub fn store_config(config: &Config) -> StoreConfig {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::accept::Source;
 use crate::config::{AccountFlags, Config, ConfigError, ConfigFlags};
+use inmoment_store::accept::Source;
 
 /// `--config`, `--source` and the account flags; every setting can also come from
 /// `INMOMENT_<KEY>` or the file (flag > variable > file), as for `serve`.

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
-use inmoment_host::accept::{Acceptor, Source};
-use inmoment_host::delivery::{Attempt, Backoff, Deliver, DeliveryConfig};
+use inmoment_delivery::{Attempt, Backoff, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
-use inmoment_host::store::{Admin, Selection, Store, StoreConfig};
+use inmoment_store::accept::{Acceptor, Source};
+use inmoment_store::{Admin, Selection, Store, StoreConfig};
 use inmoment_testkit::TempDir;
 
 mod engine_support;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use inmoment_core::EventType;
-use inmoment_host::ingest::AppState;
-use inmoment_host::metrics::Metrics;
+use inmoment_ingest::metrics::Metrics;
+use inmoment_ingest::AppState;
 use serde_json::json;
 use tower::ServiceExt as _;
 
@@ -168,7 +168,7 @@ fn state() -> AppState {
 
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods_answer_json() {
-    let app = inmoment_host::serve::app(state());
+    let app = inmoment_ingest::serve::app(state());
     let missing = app
         .clone()
         .oneshot(Request::post("/v2/track").body(Body::empty()).unwrap())
@@ -198,7 +198,7 @@ async fn unknown_paths_and_wrong_methods_answer_json() {
 async fn readyz_follows_the_acceptor() {
     let full = ingest_support::TestStore::full().await;
     let state = AppState::new(Arc::new(config()), full, Arc::new(Metrics::new()));
-    let reply = inmoment_host::serve::app(state)
+    let reply = inmoment_ingest::serve::app(state)
         .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
         .await
         .unwrap();

@@ -5,9 +5,9 @@
 use std::process::Command;
 
 use inmoment_core::{map_event, AccountToken, Event, Settings, UserState};
-use inmoment_host::accept::{Acceptor, Source};
 use inmoment_host::linked::registry;
-use inmoment_host::store::{DeadCall, Settlement, Store, StoreConfig};
+use inmoment_store::accept::{Acceptor, Source};
+use inmoment_store::{DeadCall, Settlement, Store, StoreConfig};
 use inmoment_testkit::TempDir;
 use serde_json::{json, Value};
 

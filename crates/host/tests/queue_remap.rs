@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inmoment_core::Event;
-use inmoment_host::accept::{Acceptor, Source};
+use inmoment_delivery::{Attempts, InMomentDeliver};
 use inmoment_host::config::{Config, ConfigFlags};
-use inmoment_host::delivery::{Attempts, InMomentDeliver};
 use inmoment_host::linked::registry;
 use inmoment_host::service;
-use inmoment_host::store::{Settlement, Store, StoreConfig};
 use inmoment_sandbox::{AccountConfig, Sandbox, SandboxConfig};
+use inmoment_store::accept::{Acceptor, Source};
+use inmoment_store::{Settlement, Store, StoreConfig};
 use inmoment_testkit::TempDir;
 use serde_json::{json, Value};
 

@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use inmoment_core::{AccountToken, ClientId, Event, InMomentCall, Settings, SkipReason};
-use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
-use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig};
+use inmoment_delivery::{Attempt, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
-use inmoment_host::store::{
-    Admin, DeadCall, Selection, Settlement, Store, StoreConfig, StoreError,
-};
+use inmoment_store::accept::{AcceptError, Acceptor, EventOutcome, Source};
+use inmoment_store::{Admin, DeadCall, Selection, Settlement, Store, StoreConfig, StoreError};
 use inmoment_testkit::TempDir;
 
 mod engine_support;

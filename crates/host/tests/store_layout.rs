@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
-use inmoment_host::accept::{Acceptor, EventOutcome, Source};
-use inmoment_host::delivery::{Attempt, Deliver, DeliveryConfig};
+use inmoment_delivery::{Attempt, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
-use inmoment_host::store::{Store, StoreConfig};
+use inmoment_store::accept::{Acceptor, EventOutcome, Source};
+use inmoment_store::{Store, StoreConfig};
 use inmoment_testkit::TempDir;
 use rusqlite::Connection;
 use serde_json::{json, Value};

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::outcome::{Answers, Settled, Verdict};
-use crate::delivery::{Attempt, Deliver};
+use inmoment_delivery::{Attempt, Deliver};
 
 /// One event waiting in its user's lane.
 #[derive(Debug)]

@@ -28,10 +28,10 @@ pub use args::SendArgs;
 pub use progress::Progress;
 pub use tally::{Failures, Summary};
 
-use crate::accept::Source;
 use crate::config::ConfigError;
-use crate::delivery::{Attempts, Deliver, InMomentDeliver};
 use crate::mapper::StreamMapper;
+use inmoment_delivery::{Attempts, Deliver, InMomentDeliver};
+use inmoment_store::accept::Source;
 use input::Input;
 use lanes::{Job, Lanes};
 use outcome::{Answers, Settled, Verdict};

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use inmoment_host::delivery::{Deliver, DeliveryConfig, DeliveryObserver, Engine};
-use inmoment_host::store::Store;
+use inmoment_delivery::{Deliver, DeliveryConfig, DeliveryObserver, Engine};
+use inmoment_store::Store;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 

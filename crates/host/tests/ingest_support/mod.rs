@@ -12,10 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use inmoment_core::{AccountToken, Event, Registry, Settings};
-use inmoment_host::accept::{AcceptError, Acceptor, EventOutcome, Source};
 use inmoment_host::config::{AccountFlags, Config, ConfigFlags};
-use inmoment_host::metrics::Metrics;
-use inmoment_host::store::{PendingRow, Reader, Store, StoreConfig};
+use inmoment_ingest::metrics::Metrics;
+use inmoment_store::accept::{AcceptError, Acceptor, EventOutcome, Source};
+use inmoment_store::{PendingRow, Reader, Store, StoreConfig};
 use inmoment_testkit::TempDir;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -160,7 +160,7 @@ impl Server {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(inmoment_host::serve::serve(
+        let task = tokio::spawn(inmoment_ingest::serve::serve(
             config,
             acceptor,
             metrics.clone(),

@@ -17,7 +17,7 @@ use inmoment_core::InMomentCall;
 use tower::{Service, ServiceExt};
 
 use super::attempt::{Attempt, Deliver};
-use crate::config::Config;
+use inmoment_config::Config;
 
 /// How many HTTP attempts one delivery makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,18 +17,18 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
-use crate::accept::Acceptor;
-use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
 use crate::cors;
-use crate::ingest::error::Refusal;
-use crate::ingest::{self, ApiError, AppState, ErrorCode};
+use crate::error::Refusal;
 use crate::metrics::Metrics;
+use crate::{routes, ApiError, AppState, ErrorCode};
+use inmoment_config::Config;
+use inmoment_store::accept::Acceptor;
 
 /// Builds the whole HTTP app; testable with `oneshot`, no socket needed.
 pub fn app(state: AppState) -> Router {
     let cors = cors::layer(&state.config.cors_allowed_origins);
-    ingest::routes::router()
+    routes::router()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -12,7 +12,7 @@ use tower::Service;
 use super::error::{ApiError, ErrorCode};
 use super::message_id::new_message_id;
 use super::{skew, Input, Status, Submission};
-use crate::accept::Source;
+use inmoment_store::accept::Source;
 
 /// Segment's limit on `messageId` length.
 const MAX_MESSAGE_ID_CHARS: usize = 100;

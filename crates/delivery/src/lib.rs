@@ -1,3 +1,7 @@
+//! Delivery in its own crate, so the pipeline shows in the tree: it reads the journal
+//! only through [`inmoment_store::Journal`] and reports through [`DeliveryObserver`], so
+//! it depends on neither the HTTP ingest nor the binary that wires them together.
+//!
 //! Delivery: takes stored calls to InMoment, one at a time per user (in the order their
 //! events were accepted), users in parallel, and settles each result in the store.
 //!

@@ -12,8 +12,8 @@ use tracing::Instrument as _;
 use super::check::Check;
 use super::dispatch::Dispatch;
 use super::{ItemResult, Submission};
-use crate::accept::Acceptor;
-use crate::config::Config;
+use inmoment_config::Config;
+use inmoment_store::accept::Acceptor;
 
 /// The assembled stack: a request's events in, one result per event out.
 pub type Pipeline = BoxCloneSyncService<Submission, Vec<ItemResult>, BoxError>;

@@ -29,8 +29,8 @@ use sha1::Sha1;
 use super::body::{self, json_error, without_bom, Limit};
 use super::error::{ApiError, ErrorCode};
 use super::{auth, kind_of, respond, AppState, Clock, Input, Item, Status, Submission};
-use crate::accept::Source;
-use crate::config::Secret;
+use inmoment_config::Secret;
+use inmoment_store::accept::Source;
 
 /// The axum handler.
 pub async fn receive(

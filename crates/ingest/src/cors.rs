@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::config::AllowedOrigins;
+use inmoment_config::AllowedOrigins;
 
 /// analytics.js numbers its retries with it: a preflight that did not allow it would fail
 /// every retry.

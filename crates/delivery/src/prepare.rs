@@ -10,7 +10,7 @@ use inmoment_core::{
     map_event_owned, Event, InMomentCall, Registry, Settings, SkipReason, UserState,
 };
 
-use crate::store::{Journal, JournalError, PendingRow, StateUpdate};
+use inmoment_store::{Journal, JournalError, PendingRow, StateUpdate};
 
 /// One row made ready: its next call, or nothing left to send.
 #[derive(Debug, Clone)]

@@ -16,8 +16,8 @@ use tower::BoxError;
 use super::error::{ApiError, ErrorCode};
 use super::log_budget::LogBudget;
 use super::{ItemResult, Status};
-use crate::accept::AcceptError;
 use crate::metrics::Metrics;
+use inmoment_store::accept::AcceptError;
 
 /// How long a shed or timed-out client should wait.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);

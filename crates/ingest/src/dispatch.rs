@@ -12,7 +12,7 @@ use tower::{BoxError, Service};
 use super::check::Checked;
 use super::error::{ApiError, ErrorCode};
 use super::{ItemResult, Status};
-use crate::accept::{Acceptor, EventOutcome};
+use inmoment_store::accept::{Acceptor, EventOutcome};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 

@@ -1,3 +1,7 @@
+//! The journal of accepted events, in its own crate so the pipeline shows in the tree:
+//! ingest hands events to an [`accept::Acceptor`], delivery reads and settles them through
+//! the [`Journal`] interface, and [`Store`] implements both on embedded SQLite.
+//!
 //! The embedded durable store (SQLite, WAL, synchronous commits) behind `serve`.
 //!
 //! One writer thread owns the write connection and commits many requests in one
@@ -5,6 +9,7 @@
 //! The store is a journal of events: a 200 means the event is de-duplicated and on disk;
 //! delivery maps it later, with its user's state, under the configuration of that time.
 
+pub mod accept;
 mod acceptor;
 mod admin;
 mod dedup;

@@ -10,9 +10,9 @@ use super::error::ApiError;
 use super::log_budget::LogBudget;
 use super::stack::{pipeline, Pipeline};
 use super::{respond, ItemResult, Submission};
-use crate::accept::Acceptor;
-use crate::config::Config;
 use crate::metrics::Metrics;
+use inmoment_config::Config;
+use inmoment_store::accept::Acceptor;
 
 impl std::ops::Deref for AppState {
     type Target = AppParts;

@@ -24,7 +24,7 @@ use inmoment_core::{Settings, UserState};
 use super::attempt::{Attempt, Deliver, DeliveryObserver};
 use super::backoff::{Backoff, Jitter};
 use super::prepare::{prepare, Job, Mapping};
-use crate::store::{DeadCall, Journal, PendingRow, Settlement};
+use inmoment_store::{DeadCall, Journal, PendingRow, Settlement};
 
 /// How the engine paces itself.
 #[derive(Debug, Clone)]

@@ -11,8 +11,8 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode};
-use crate::accept::Source;
-use crate::config::Config;
+use inmoment_config::Config;
+use inmoment_store::accept::Source;
 
 /// Every configured write key and its source.
 #[derive(Debug)]

@@ -1,21 +1,30 @@
+//! The HTTP side of the pipeline in its own crate: the ingest endpoints, the server that
+//! runs them (connections, CORS, health and `/metrics`) and the metrics themselves. It
+//! hands events to an [`Acceptor`](inmoment_store::accept::Acceptor) and knows nothing of
+//! delivery or of the binary that wires them together.
+//!
 //! HTTP ingest in the shape of Segment's Tracking API, so unmodified Segment clients
 //! (and Segment itself, through webhooks) can send events here.
 //!
 //! A request goes: route (type from the path) → auth (write key → [`Source`]) → body
 //! (size limits, gzip, JSON) → items (batch envelope, webhook array) → the per-request
 //! tower stack of [`stack`] (span, payload check, timeout, load shedding, dispatch to the
-//! [`Acceptor`](crate::accept::Acceptor)) → a JSON answer.
+//! [`Acceptor`](inmoment_store::accept::Acceptor)) → a JSON answer.
 
 pub mod auth;
 pub mod batch;
 pub mod body;
 mod check;
+pub mod connections;
+pub mod cors;
 mod dispatch;
 pub mod error;
 mod log_budget;
 pub mod message_id;
+pub mod metrics;
 mod respond;
 pub mod routes;
+pub mod serve;
 pub mod skew;
 pub mod stack;
 mod state;
@@ -27,8 +36,8 @@ use chrono::{DateTime, Utc};
 use inmoment_core::EventType;
 use serde_json::Value;
 
-use crate::accept::Source;
 pub use error::{ApiError, ErrorCode};
+use inmoment_store::accept::Source;
 pub use state::AppState;
 
 /// One request's events on their way through the stack.
