@@ -28,10 +28,6 @@ pub struct StoreConfig {
     pub max_bytes: Option<u64>,
     /// At most this many requests share one commit.
     pub group_max: usize,
-    /// Under load (the last group had company), wait this long for more requests before
-    /// committing: fewer, larger commits cost less CPU and disk per event, for a latency
-    /// well under a client's round trip.
-    pub group_linger: Duration,
     /// A hard cap on the database file in pages (SQLite's `max_page_count`): writes past
     /// it fail exactly as on a full disk, which is how tests make one.
     pub max_page_count: Option<i64>,
@@ -48,7 +44,6 @@ impl StoreConfig {
             max_pending: 1_000_000,
             max_bytes: None,
             group_max: 256,
-            group_linger: Duration::from_micros(300),
             max_page_count: None,
             keep_delivered: Duration::from_secs(24 * 3600),
         }
@@ -214,15 +209,9 @@ impl Writer {
 
     /// Runs until every sender is gone; each loop commits one group.
     pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut under_load = false;
         while let Some(first) = commands.blocking_recv() {
             let mut group = vec![first];
             self.gather(&mut commands, &mut group);
-            if under_load && group.len() < self.config.group_max {
-                std::thread::sleep(self.config.group_linger);
-                self.gather(&mut commands, &mut group);
-            }
-            under_load = group.len() > 1;
             self.commit_group(group);
             let due = self
                 .last_housekeeping
