@@ -10,27 +10,8 @@ use crate::event::{Context, Event, Payload};
 impl Event {
     /// The event as a JSON object (see the module docs).
     pub fn to_value(&self) -> Value {
-        let mut out = Map::new();
-        out.insert("type".into(), self.event_type().as_str().into());
-        put_text(&mut out, "messageId", self.message_id.as_deref());
-        match (&self.user_id_as_sent, &self.user_id) {
-            (Some(sent), _) => {
-                out.insert("userId".into(), sent.clone());
-            }
-            (None, id) => put_text(&mut out, "userId", id.as_deref()),
-        }
-        put_text(&mut out, "anonymousId", self.anonymous_id.as_deref());
-        put_text(&mut out, "timestamp", self.timestamp.as_deref());
-        put_text(&mut out, "sentAt", self.sent_at.as_deref());
-        if let Some(context) = context_value(&self.context) {
-            out.insert("context".into(), context);
-        }
-        put_map(&mut out, "integrations", &self.integrations);
-        payload_fields(&mut out, &self.payload);
-        for (key, value) in &self.extra {
-            out.entry(key.clone()).or_insert_with(|| value.clone());
-        }
-        Value::Object(out)
+        // Writing a map of strings and values cannot fail.
+        serde_json::to_value(Stored(self)).unwrap_or_default()
     }
 }
 
@@ -38,14 +19,15 @@ impl Event {
     /// The same JSON as [`Event::to_value`], written straight to text: ingest stores every
     /// event this way, and building the value first would copy each of its maps.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&Stored(self)).unwrap_or_else(|_| self.to_value().to_string())
+        // Writing a map of strings and values cannot fail.
+        serde_json::to_string(&Stored(self)).unwrap_or_default()
     }
 }
 
-/// An event written as [`Event::to_value`] builds it.
+/// An event as the journal keeps it (see the module docs).
 struct Stored<'a>(&'a Event);
 
-/// A context written as `context_value` builds it.
+/// The event's context, left out by the caller when it has nothing.
 struct StoredContext<'a>(&'a Context);
 
 /// Map entries being written, with their keys, so an `extra` entry cannot repeat one.
@@ -156,64 +138,6 @@ impl Serialize for StoredContext<'_> {
         out.text("locale", context.locale.as_deref())?;
         out.text("userAgent", context.user_agent.as_deref())?;
         out.end_with(&context.extra)
-    }
-}
-
-fn put_text(out: &mut Map<String, Value>, key: &str, text: Option<&str>) {
-    if let Some(text) = text {
-        out.insert(key.into(), text.into());
-    }
-}
-
-fn put_map(out: &mut Map<String, Value>, key: &str, map: &Map<String, Value>) {
-    if !map.is_empty() {
-        out.insert(key.into(), Value::Object(map.clone()));
-    }
-}
-
-fn context_value(context: &Context) -> Option<Value> {
-    let mut out = Map::new();
-    put_map(&mut out, "traits", &context.traits);
-    put_map(&mut out, "page", &context.page);
-    put_text(&mut out, "ip", context.ip.as_deref());
-    put_text(&mut out, "locale", context.locale.as_deref());
-    put_text(&mut out, "userAgent", context.user_agent.as_deref());
-    for (key, value) in &context.extra {
-        out.entry(key.clone()).or_insert_with(|| value.clone());
-    }
-    (!out.is_empty()).then_some(Value::Object(out))
-}
-
-fn payload_fields(out: &mut Map<String, Value>, payload: &Payload) {
-    match payload {
-        Payload::Identify { traits } => put_map(out, "traits", traits),
-        Payload::Track { event, properties } => {
-            out.insert("event".into(), event.as_str().into());
-            put_map(out, "properties", properties);
-        }
-        Payload::Page {
-            name,
-            category,
-            properties,
-        }
-        | Payload::Screen {
-            name,
-            category,
-            properties,
-        } => {
-            put_text(out, "name", name.as_deref());
-            put_text(out, "category", category.as_deref());
-            put_map(out, "properties", properties);
-        }
-        Payload::Group { group_id, traits } => {
-            out.insert("groupId".into(), group_id.as_value().clone());
-            // Always written: an absent `traits` would make the reader fall back to
-            // `properties`, which this event no longer has.
-            out.insert("traits".into(), Value::Object(traits.clone()));
-        }
-        Payload::Alias { previous_id } => {
-            out.insert("previousId".into(), previous_id.as_str().into());
-        }
     }
 }
 

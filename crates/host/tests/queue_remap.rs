@@ -333,18 +333,7 @@ async fn pruning_removes_delivered_events_older_than_keep_delivered_a_chunk_at_a
     conn.execute_batch("COMMIT").unwrap();
     drop(conn);
 
-    let mut config = StoreConfig::new(dir.path());
-    config.keep_delivered = Duration::from_secs(3600);
-    let store = Store::open(config, registry().unwrap()).unwrap();
-    let config = load(&{
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, format!("account_token = \"{GOOD}\"\n")).unwrap();
-        path.display().to_string()
-    });
-    let web = Source {
-        name: "web".into(),
-        settings: config.sources[0].source.settings.clone(),
-    };
+    let (store, web) = store_with_web_source(dir.path(), Duration::from_secs(3600));
     // The first commit runs housekeeping: one chunk of 2,000 goes.
     store
         .accept(&web, vec![track("n1", "ann", "E")])
@@ -553,18 +542,7 @@ async fn an_event_with_two_dead_calls_goes_back_once() {
 #[tokio::test]
 async fn keep_delivered_zero_keeps_no_delivered_event() {
     let dir = TempDir::new("queue-remap-keep-none");
-    let mut config = StoreConfig::new(dir.path());
-    config.keep_delivered = Duration::ZERO;
-    let store = Store::open(config, registry().unwrap()).unwrap();
-    let config = load(&{
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, format!("account_token = \"{GOOD}\"\n")).unwrap();
-        path.display().to_string()
-    });
-    let web = Source {
-        name: "web".into(),
-        settings: config.sources[0].source.settings.clone(),
-    };
+    let (store, web) = store_with_web_source(dir.path(), Duration::ZERO);
     store
         .accept(&web, vec![track("k1", "ann", "E")])
         .await
@@ -583,4 +561,20 @@ async fn keep_delivered_zero_keeps_no_delivered_event() {
     assert_eq!(store.pending(), 0);
     assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM journal"), 0);
     assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM delivered"), 0);
+}
+
+/// A store in `dir` keeping delivered events `keep_delivered`, and a source `web` with
+/// the good token.
+fn store_with_web_source(dir: &Path, keep_delivered: Duration) -> (Store, Source) {
+    let mut config = StoreConfig::new(dir);
+    config.keep_delivered = keep_delivered;
+    let store = Store::open(config, registry().unwrap()).unwrap();
+    let path = dir.join("c.toml");
+    std::fs::write(&path, format!("account_token = \"{GOOD}\"\n")).unwrap();
+    let config = load(&path.display().to_string());
+    let web = Source {
+        name: "web".into(),
+        settings: config.sources[0].source.settings.clone(),
+    };
+    (store, web)
 }
