@@ -90,9 +90,15 @@ struct Done {
     attempt: Option<Attempt>,
 }
 
-/// What to do for each user of a commit of settlements once it is durable: when to
-/// retry (none: go on now), and for a finished row, the state it left.
-type AfterCommit = Vec<(UserKey, Option<i64>, Option<Option<UserState>>)>;
+/// What to do for a user once their settlement is committed.
+struct AfterCommit {
+    key: UserKey,
+    /// When to retry; none: go on now.
+    retry_at: Option<i64>,
+    /// Whether the row finished, and then the state it left (none: read it when needed).
+    finished: bool,
+    state: Option<UserState>,
+}
 
 /// Runs delivery until shutdown; see the module docs.
 pub struct Engine<D: Deliver> {
@@ -343,8 +349,8 @@ impl<D: Deliver> Engine<D> {
         self.in_flight -= batch.len();
         let now = now_ms();
         let mut updates = Vec::with_capacity(batch.len());
-        let mut next: AfterCommit = Vec::with_capacity(batch.len());
-        for Done { mut job, attempt } in batch {
+        let mut next = Vec::with_capacity(batch.len());
+        for Done { job, attempt } in batch {
             let age = Duration::from_millis(u64::try_from(now - job.accepted_at_ms).unwrap_or(0));
             let key = (job.source.clone(), job.user_key.clone());
             let (update, retry_at) = match attempt {
@@ -359,10 +365,14 @@ impl<D: Deliver> Engine<D> {
                 }
                 None => (self.nothing_to_send(&job), None),
             };
-            // A finished row leaves the user's state for their next row.
-            let finished = matches!(update, Settlement::Finished { .. }).then(|| job.state.take());
+            let finished = matches!(update, Settlement::Finished { .. });
             updates.push(update);
-            next.push((key, retry_at, finished));
+            next.push(AfterCommit {
+                key,
+                retry_at,
+                finished,
+                state: job.state,
+            });
         }
         let any_dead = updates.iter().any(|u| {
             matches!(
@@ -373,7 +383,7 @@ impl<D: Deliver> Engine<D> {
         });
         if let Err(error) = self.store.settle(updates).await {
             tracing::error!(%error, "Could not record delivery results; they stay pending and are retried.");
-            for (key, _, _) in next {
+            for AfterCommit { key, .. } in next {
                 self.timers.insert((now + 1000, key));
             }
             return;
@@ -382,8 +392,15 @@ impl<D: Deliver> Engine<D> {
         if any_dead {
             self.report_dead_letters().await;
         }
-        for (key, retry_at, finished) in next {
-            if let (Some(state), Some(busy)) = (finished, self.busy.get_mut(&key)) {
+        for AfterCommit {
+            key,
+            retry_at,
+            finished,
+            state,
+        } in next
+        {
+            // A finished row leaves the user's state for their next row.
+            if let Some(busy) = self.busy.get_mut(&key).filter(|_| finished) {
                 busy.head_done = true;
                 busy.state = state;
             }

@@ -37,11 +37,7 @@ pub fn command(
     };
     let config =
         Config::from_process_for_send(args.config.as_deref(), &flags).map_err(|e| e.to_string())?;
-    let sources = config
-        .sources
-        .iter()
-        .map(|s| (s.source.name.clone(), s.source.settings.clone()))
-        .collect();
+    let sources = crate::service::source_settings(&config);
     let now_ms = chrono::Utc::now().timestamp_millis();
     let target = if args.dead {
         if !args.all && args.ids.is_empty() {

@@ -3,11 +3,12 @@
 //! together, lets both finish what is in flight within the one deadline, then closes the
 //! store; whatever is left stays pending for the next start.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use inmoment_core::Registry;
+use inmoment_core::{Registry, Settings};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
@@ -39,13 +40,18 @@ pub fn delivery_config(config: &Config) -> DeliveryConfig {
             max_elapsed: config.delivery.retry_max,
         },
         shutdown_deadline: config.shutdown_deadline,
-        sources: config
-            .sources
-            .iter()
-            .map(|s| (s.source.name.clone(), s.source.settings.clone()))
-            .collect(),
+        sources: source_settings(config),
         ..DeliveryConfig::default()
     }
+}
+
+/// Each source's settings by name: what events are mapped with at delivery (and remap).
+pub fn source_settings(config: &Config) -> HashMap<String, Settings> {
+    config
+        .sources
+        .iter()
+        .map(|s| (s.source.name.clone(), s.source.settings.clone()))
+        .collect()
 }
 
 /// Feeds delivery results into the Prometheus metrics.

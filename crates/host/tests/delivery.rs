@@ -11,7 +11,7 @@ use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
 use inmoment_delivery::{Attempt, Backoff, Deliver, DeliveryConfig};
 use inmoment_host::linked::registry;
 use inmoment_store::accept::{Acceptor, Source};
-use inmoment_store::{Admin, Selection, Store, StoreConfig};
+use inmoment_store::{Admin, PendingRow, Selection, Store, StoreConfig};
 use inmoment_testkit::TempDir;
 
 mod engine_support;
@@ -364,12 +364,7 @@ async fn a_restart_resumes_the_persisted_retry_schedule() {
     };
     // Right after the restart, before any delivery: the schedule survived it.
     let store = open(&dir);
-    let head = store
-        .reader()
-        .unwrap()
-        .head_of("web", "ann")
-        .unwrap()
-        .unwrap();
+    let head = ann_head(&store);
     assert_eq!(head.attempts, 1);
     assert_eq!(store.pending(), 1);
     let scheduled = head.next_attempt_ms;
@@ -396,14 +391,19 @@ async fn a_restart_resumes_the_persisted_retry_schedule() {
         ["m2"],
         "ann's retry must wait for the persisted time"
     );
-    let head = store
+    let head = ann_head(&store);
+    assert_eq!((head.attempts, head.next_attempt_ms), (1, scheduled));
+    assert_eq!(store.pending(), 1);
+}
+
+/// ann's oldest pending row.
+fn ann_head(store: &Store) -> PendingRow {
+    store
         .reader()
         .unwrap()
         .head_of("web", "ann")
         .unwrap()
-        .unwrap();
-    assert_eq!((head.attempts, head.next_attempt_ms), (1, scheduled));
-    assert_eq!(store.pending(), 1);
+        .unwrap()
 }
 
 #[tokio::test]
@@ -420,16 +420,7 @@ async fn shutdown_lets_in_flight_attempts_finish_and_starts_nothing_new() {
     running.stop().await;
     assert_eq!(fake.order(), ["m1"]);
     assert_eq!(store.pending(), 1, "m1 settled, m2 left for the next start");
-    assert_eq!(
-        store
-            .reader()
-            .unwrap()
-            .head_of("web", "ann")
-            .unwrap()
-            .unwrap()
-            .message_id,
-        "m2"
-    );
+    assert_eq!(ann_head(&store).message_id, "m2");
 }
 
 #[tokio::test]
@@ -560,12 +551,7 @@ async fn a_restart_between_an_events_calls_resumes_after_the_settled_ones() {
         running.wait_settlements(2).await;
         running.stop().await;
         assert_eq!(fake.kinds(), ["upsert_end_user", "eligibility_check"]);
-        let head = store
-            .reader()
-            .unwrap()
-            .head_of("web", "ann")
-            .unwrap()
-            .unwrap();
+        let head = ann_head(&store);
         assert_eq!((head.done_calls, head.attempts), (1, 1));
         store.close();
     }
@@ -613,12 +599,7 @@ async fn an_event_of_a_removed_source_is_parked_and_mapped_again_after_a_replay(
         .replay(&Selection::All)
         .unwrap();
     assert_eq!(replayed, 1);
-    let head = store
-        .reader()
-        .unwrap()
-        .head_of("web", "ann")
-        .unwrap()
-        .unwrap();
+    let head = ann_head(&store);
     assert_eq!(
         head.kind, "event",
         "replayed as an event, to be mapped again"
