@@ -1,12 +1,15 @@
 //! `cargo xtask <command>`: the project's workflows, with nothing but cargo.
 //!
-//! - `prepare`: installs the published clients the tests drive (see `prepare.rs`).
+//! - `prepare`: installs the published clients the tests drive (see `prepare.rs`) and
+//!   starts a throwaway PostgreSQL cluster for them (see `postgres.rs`).
+//! - `postgres-stop`: stops that cluster.
 //! - `ci`: `prepare`, format check, clippy with `-D warnings`, then every test; each step
 //!   prints its name and time, and a failure stops with a one-line hint.
 //! - `bench`: measures mapping, the bare-server limit, ingest, end to end and backlog, and
 //!   writes `BENCHMARKS.md` (see `bench.rs`).
 
 mod bench;
+mod postgres;
 mod prepare;
 
 use std::env;
@@ -46,6 +49,13 @@ fn main() -> ExitCode {
             Ok(()) => run(CI),
             Err(failed) => failed,
         },
+        Some("postgres-stop") => match postgres::stop(&project_root()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("==> postgres-stop FAILED: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Some("bench") => match bench::run(&cargo(), &project_root()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -54,7 +64,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask <prepare|ci|bench>\n  prepare  install the published clients the tests drive\n  ci     prepare, fmt check, clippy -D warnings, all tests\n  bench  throughput, latency and memory figures into BENCHMARKS.md");
+            eprintln!("usage: cargo xtask <prepare|ci|bench|postgres-stop>\n  prepare        install the published clients the tests drive, start the tests' PostgreSQL\n  ci             prepare, fmt check, clippy -D warnings, all tests\n  bench          throughput, latency and memory figures into BENCHMARKS.md\n  postgres-stop  stop the PostgreSQL cluster prepare started (target/postgres)");
             ExitCode::from(2)
         }
     }

@@ -8,7 +8,8 @@
 //!   (`crates/host/tests/clients_node.rs`);
 //! - analytics.js and puppeteer-core pinned by
 //!   `crates/host/tests/clients/browser/package-lock.json` (`crates/host/tests/clients_browser.rs`;
-//!   Chromium itself is a Debian package, which `.ci/run` installs).
+//!   Chromium itself is a Debian package, which `.ci/run` installs);
+//! - a throwaway PostgreSQL cluster under `target/postgres` (`postgres.rs`).
 
 use std::fs;
 use std::path::Path;
@@ -31,7 +32,7 @@ pub fn run(root: &Path) -> Result<(), String> {
     for dir in NODE_DIRS {
         npm_ci(&root.join(dir))?;
     }
-    Ok(())
+    crate::postgres::run(root)
 }
 
 fn python_client(root: &Path, version: &str) -> Result<(), String> {
