@@ -10,11 +10,16 @@
 //! the event's maps instead of copying them): its output must be exactly the same; and
 //! checked by its handler's ingest check, which must answer as mapping with an empty state. `BLESS_FIXTURES=1` writes missing expected files for review; it never
 //! overwrites an existing one.
+//!
+//! Also: [`TempDir`], and a fresh database per test on the throwaway PostgreSQL cluster
+//! `cargo xtask prepare` starts ([`fresh_database`]).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a panic is a test failure
 
+pub mod postgres;
 mod temp;
 
+pub use postgres::{fresh_database, postgres_url};
 pub use temp::TempDir;
 
 use std::fs;
