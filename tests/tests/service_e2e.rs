@@ -14,7 +14,7 @@ use inmoment_host::config::{Config, ConfigFlags};
 use inmoment_host::linked::registry;
 use inmoment_host::service;
 use inmoment_sandbox::{Fault, Sandbox, SandboxConfig};
-use inmoment_store::{Admin, Reader, Selection, StoreConfig};
+use inmoment_store::{Admin, Reader, Selection, Store, StoreConfig};
 use inmoment_testkit::TempDir;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -99,7 +99,7 @@ async fn start_with(
     delivery.rescan_every = Duration::from_millis(50);
     let deliver = Arc::new(InMomentDeliver::from_config(&config, Attempts::Once).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let store = service::open_store(&config, registry().unwrap()).unwrap();
+    let store = Arc::new(Store::open(service::store_config(&config), registry().unwrap()).unwrap());
     let commits = store.commits();
     let task = tokio::spawn(service::run(
         config,

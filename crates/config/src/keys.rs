@@ -55,6 +55,8 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// A whole number and a unit: `30s`, `15m`, `24h`, `7d`.
     Duration,
+    /// A `postgres://` or `postgresql://` URL.
+    PostgresUrl,
 }
 
 impl Kind {
@@ -422,6 +424,36 @@ keys! {
             default: Some("./data"),
             example: r#""/var/lib/inmoment-destination""#,
             show: Show::Top(|c| text(c.data_dir.display())),
+        }
+        /// A shared PostgreSQL journal (`postgres://user:password@host:5432/db`) for several
+        /// `serve` nodes; unset, the embedded store in `data_dir`.
+        store: Secret {
+            kind: Kind::PostgresUrl,
+            default: None,
+            example: r#""postgres://inmoment:secret@db.internal:5432/inmoment""#,
+            show: Show::Top(|c| c.store.as_ref().and_then(|k| text(k.expose()))),
+        }
+        /// Partitions delivery is split into on a shared store (fixed when it is created).
+        partitions: String {
+            kind: Kind::Number { min: 1 },
+            default: Some("64"),
+            example: "128",
+            show: Show::Top(|c| int(c.partitions)),
+        }
+        /// On a shared store, a stopped node's users are taken over within this (`15s`).
+        takeover_within: String {
+            kind: Kind::Duration,
+            default: Some("15s"),
+            example: r#""30s""#,
+            show: Show::Top(|c| text(format_duration(c.takeover_within))),
+        }
+        /// This node's name in a shared store's leases; unset, host name, process id and a
+        /// random part.
+        node_id: String {
+            kind: Kind::Text,
+            default: None,
+            example: r#""node-a""#,
+            show: Show::Top(|c| c.node_id.as_deref().and_then(text)),
         }
         /// De-duplication window of `messageId`s in seconds.
         dedup_window_secs: String {

@@ -111,6 +111,14 @@ pub struct Config {
     pub dedup_max_ids: usize,
     /// `keep_delivered`: how long a delivered event is kept for `queue remap`.
     pub keep_delivered: Duration,
+    /// `store`: a shared PostgreSQL journal; none, the embedded store in `data_dir`.
+    pub store: Option<Secret>,
+    /// `partitions`: delivery's partitions on a shared store.
+    pub partitions: u32,
+    /// `takeover_within`: a stopped node's partitions are taken over within this.
+    pub takeover_within: Duration,
+    /// `node_id`: this node's name in a shared store's leases.
+    pub node_id: Option<String>,
     /// `max_pending_calls`: above it ingest answers 503.
     pub max_pending_calls: u64,
     /// `store_max_bytes`: above it ingest answers 503.

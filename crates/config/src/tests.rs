@@ -221,6 +221,7 @@ fn every_bad_value_names_its_key_variable_and_flag() {
             Kind::Bool => "no",
             Kind::Number { .. } => "lots",
             Kind::Url => "ftp://x",
+            Kind::PostgresUrl => "mysql://x",
             Kind::Origins => "https://shop.example/checkout",
             Kind::Choice(_) => "xml",
             Kind::Duration => "soon",

@@ -142,6 +142,20 @@ impl Values {
         Ok(Some(text.trim_end_matches('/').to_string()))
     }
 
+    /// A PostgreSQL URL (a secret: it may hold a password).
+    fn postgres_url(&self, key: &Key) -> Result<Option<Secret>, ConfigError> {
+        let Some(text) = self.text(key) else {
+            return Ok(None);
+        };
+        if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+            return Err(self.invalid(
+                key,
+                "expected a postgres:// URL (postgres://user:password@host:5432/database)",
+            ));
+        }
+        Ok(Some(Secret::new(text)))
+    }
+
     /// The items of a comma-separated list, empty ones dropped.
     pub(crate) fn list(&self, key: &Key) -> Vec<&str> {
         self.text(key)
@@ -243,6 +257,14 @@ impl Values {
             dedup_window: self.secs(&key::dedup_window_secs)?,
             dedup_max_ids: self.usize(&key::dedup_max_ids)?,
             keep_delivered: self.duration(&key::keep_delivered)?,
+            store: self.postgres_url(&key::store)?,
+            partitions: u32::try_from(self.number(&key::partitions)?)
+                .map_err(|_| self.invalid(&key::partitions, "too large"))?,
+            takeover_within: self.duration(&key::takeover_within)?,
+            node_id: self
+                .text(&key::node_id)
+                .filter(|t| !t.is_empty())
+                .map(String::from),
             max_pending_calls: self.number(&key::max_pending_calls)?,
             store_max_bytes: self.optional_number(&key::store_max_bytes)?,
             max_concurrent_requests: self.usize(&key::max_concurrent_requests)?,

@@ -45,6 +45,9 @@ pub struct DeliveryConfig {
     pub log_deliveries: bool,
     /// Each source's settings, applied when its events are mapped.
     pub sources: HashMap<String, Settings>,
+    /// A delivery still running after this counts as a retryable failure. A shared
+    /// journal sets it so that no call outlives the lease of the node that started it.
+    pub attempt_deadline: Option<Duration>,
 }
 
 impl Default for DeliveryConfig {
@@ -62,6 +65,7 @@ impl Default for DeliveryConfig {
             shutdown_deadline: Duration::from_secs(10),
             log_deliveries: false,
             sources: HashMap::new(),
+            attempt_deadline: None,
         }
     }
 }
@@ -164,6 +168,9 @@ impl<D: Deliver> Engine<D> {
         let mut rescan = tokio::time::interval(self.config.rescan_every);
         rescan.tick().await;
         loop {
+            if self.store.take_rescan() {
+                self.restart_scan();
+            }
             self.fill().await;
             let has_room = self.in_flight < self.config.max_in_flight;
             let paused = self.paused_until_ms > now_ms();
@@ -178,14 +185,20 @@ impl<D: Deliver> Engine<D> {
                 () = store.new_work(), if self.at_end && !paused => self.at_end = false,
                 () = sleep_until(resume_at), if paused => {}
                 _ = rescan.tick() => {
-                    self.cursor = 0;
-                    self.lookahead.clear();
-                    self.at_end = false;
+                    self.restart_scan();
                     self.report_dead_letters().await;
                 }
             }
         }
         self.drain().await;
+    }
+
+    /// Reads the journal from its start again: rows replayed by another process, or
+    /// handed over from another node, may lie behind the cursor.
+    fn restart_scan(&mut self) {
+        self.cursor = 0;
+        self.lookahead.clear();
+        self.at_end = false;
     }
 
     /// Reads forward and dispatches until the scan reaches the end or there is no room.
@@ -245,6 +258,14 @@ impl<D: Deliver> Engine<D> {
         if self.stopping {
             return;
         }
+        if !self.store.owns(&key.0, &key.1) {
+            // Another node delivers this user now (or will, once this node's lease on
+            // them lapses): forget them; a later takeover finds their rows again.
+            if let Some(busy) = self.busy.remove(&key) {
+                self.held_rows -= busy.held.len();
+            }
+            return;
+        }
         let busy = self.busy.entry(key.clone()).or_insert_with(|| Busy {
             last_skipped: row.id,
             ..Busy::default()
@@ -275,8 +296,23 @@ impl<D: Deliver> Engine<D> {
             return;
         };
         let deliver = self.deliver.clone();
+        let deadline = self.config.attempt_deadline;
         tokio::spawn(async move {
-            let attempt = deliver.deliver(&job.source, &call).await;
+            let attempt = match deadline {
+                None => deliver.deliver(&job.source, &call).await,
+                Some(deadline) => {
+                    tokio::time::timeout(deadline, deliver.deliver(&job.source, &call))
+                        .await
+                        .unwrap_or_else(|_| Attempt::Retry {
+                            status: None,
+                            reason: format!(
+                                "no answer within {} ms (the lease deadline of a shared store)",
+                                deadline.as_millis()
+                            ),
+                            retry_after: None,
+                        })
+                }
+            };
             let _ = done.send(Done {
                 job,
                 attempt: Some(attempt),

@@ -130,7 +130,7 @@ fn serve_command(args: ServeArgs, registry: Registry) -> Result<ExitCode, String
         }
         logging::init(config.log_format);
         let deliver = Arc::new(InMomentDeliver::from_config(&config, Attempts::Once)?);
-        let store = service::open_store(&config, registry)?;
+        let store = service::open_store(&config, registry).await?;
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             format!(
                 "listen (INMOMENT_LISTEN): cannot listen on {}: {e}",

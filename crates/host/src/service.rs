@@ -2,6 +2,9 @@
 //! HTTP ingest. Shutdown stops ingest (no new connections) and delivery (no new attempts)
 //! together, lets both finish what is in flight within the one deadline, then closes the
 //! store; whatever is left stays pending for the next start.
+//!
+//! The store is the embedded SQLite one in `data_dir`, or with `store` set a PostgreSQL
+//! journal shared by several nodes; the rest of the service is the same for both.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,11 +16,50 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
+use async_trait::async_trait;
 use inmoment_delivery::{Backoff, Deliver, DeliveryConfig, DeliveryObserver, Engine};
 use inmoment_ingest::metrics::Metrics;
 use inmoment_ingest::serve;
+use inmoment_postgres::{PgConfig, PgStore};
 use inmoment_store::accept::Acceptor;
-use inmoment_store::{Store, StoreConfig};
+use inmoment_store::{Journal, Store, StoreConfig};
+
+/// A store `serve` can run on: ingest appends to it, delivery reads it, and it is closed
+/// once both stopped.
+#[async_trait]
+pub trait ServiceStore: Acceptor + Journal {
+    /// The same store as delivery sees it.
+    fn journal(self: Arc<Self>) -> Arc<dyn Journal>;
+    /// The same store as ingest sees it.
+    fn acceptor(self: Arc<Self>) -> Arc<dyn Acceptor>;
+    async fn close(&self);
+}
+
+#[async_trait]
+impl ServiceStore for Store {
+    fn journal(self: Arc<Self>) -> Arc<dyn Journal> {
+        self
+    }
+    fn acceptor(self: Arc<Self>) -> Arc<dyn Acceptor> {
+        self
+    }
+    async fn close(&self) {
+        Store::close(self);
+    }
+}
+
+#[async_trait]
+impl ServiceStore for PgStore {
+    fn journal(self: Arc<Self>) -> Arc<dyn Journal> {
+        self
+    }
+    fn acceptor(self: Arc<Self>) -> Arc<dyn Acceptor> {
+        self
+    }
+    async fn close(&self) {
+        PgStore::close(self).await;
+    }
+}
 
 /// The store settings of a service config.
 pub fn store_config(config: &Config) -> StoreConfig {
@@ -41,6 +83,7 @@ pub fn delivery_config(config: &Config) -> DeliveryConfig {
         },
         shutdown_deadline: config.shutdown_deadline,
         sources: source_settings(config),
+        attempt_deadline: pg_config(config).map(|pg| pg.attempt_deadline()),
         ..DeliveryConfig::default()
     }
 }
@@ -82,20 +125,45 @@ impl DeliveryObserver for MetricsObserver {
     }
 }
 
-/// Opens the durable store. Called before the port is bound, so a bad `data_dir` stops
-/// start-up before anything listens.
-pub fn open_store(config: &Config, registry: Registry) -> Result<Arc<Store>, String> {
-    Store::open(store_config(config), registry)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+/// The shared-store settings of a service config, when `store` is set.
+pub fn pg_config(config: &Config) -> Option<PgConfig> {
+    let url = config.store.as_ref()?;
+    let mut pg = PgConfig::new(url.expose());
+    if let Some(node) = &config.node_id {
+        pg.node_id = node.clone();
+    }
+    pg.partitions = config.partitions;
+    pg.takeover_within = config.takeover_within;
+    pg.dedup_window = config.dedup_window;
+    pg.keep_delivered = config.keep_delivered;
+    pg.max_pending = config.max_pending_calls;
+    Some(pg)
+}
+
+/// Opens the durable store: the embedded one, or the shared one when `store` is set.
+/// Called before the port is bound, so a bad `data_dir` or `store` stops start-up before
+/// anything listens.
+pub async fn open_store(
+    config: &Config,
+    registry: Registry,
+) -> Result<Arc<dyn ServiceStore>, String> {
+    match pg_config(config) {
+        Some(pg) => PgStore::open(pg, registry)
+            .await
+            .map(|store| Arc::new(store) as Arc<dyn ServiceStore>)
+            .map_err(|e| e.to_string()),
+        None => Store::open(store_config(config), registry)
+            .map(|store| Arc::new(store) as Arc<dyn ServiceStore>)
+            .map_err(|e| e.to_string()),
+    }
 }
 
 /// Starts delivery from `store` with `deliver`, and serves HTTP on `listener` until
 /// `shutdown` resolves. Ingest and delivery then stop together under the one
 /// `shutdown_deadline`.
-pub async fn run<D: Deliver>(
+pub async fn run<D: Deliver, S: ServiceStore + ?Sized>(
     config: Config,
-    store: Arc<Store>,
+    store: Arc<S>,
     deliver: Arc<D>,
     delivery: DeliveryConfig,
     listener: TcpListener,
@@ -104,7 +172,7 @@ pub async fn run<D: Deliver>(
     let metrics = Arc::new(Metrics::new());
     metrics.queue_depth(store.pending());
     let observer = Arc::new(MetricsObserver(metrics.clone()));
-    let engine = Engine::new(store.clone(), deliver, observer, delivery);
+    let engine = Engine::new(store.clone().journal(), deliver, observer, delivery);
 
     let (stop, stopped) = watch::channel(false);
     let (served, served_rx) = oneshot::channel::<()>();
@@ -116,13 +184,13 @@ pub async fn run<D: Deliver>(
         let _ = stop.send(true);
     });
     let delivery = tokio::spawn(engine.run(signalled(stopped.clone())));
-    let acceptor: Arc<dyn Acceptor> = store.clone();
+    let acceptor = store.clone().acceptor();
     let result = serve::serve(config, acceptor, metrics, listener, signalled(stopped)).await;
     let _ = served.send(());
     if let Err(error) = delivery.await {
         tracing::error!(%error, "Delivery stopped abnormally; pending calls stay in the store.");
     }
-    store.close();
+    store.close().await;
     tracing::info!(pending = store.pending(), "Store closed.");
     result.map_err(|e| format!("server failed: {e}"))
 }

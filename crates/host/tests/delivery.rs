@@ -140,6 +140,7 @@ fn config() -> DeliveryConfig {
         shutdown_deadline: Duration::from_secs(2),
         log_deliveries: false,
         sources: HashMap::from([(source().name, source().settings)]),
+        attempt_deadline: None,
     }
 }
 

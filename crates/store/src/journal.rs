@@ -49,4 +49,16 @@ pub trait Journal: Send + Sync + 'static {
 
     /// Dead letters kept, for the metrics.
     async fn dead_letter_count(&self) -> Result<u64, JournalError>;
+
+    /// Whether this process may start delivering the user's rows now. A journal shared by
+    /// several nodes hands each user to one node at a time; the embedded store has one.
+    fn owns(&self, _source: &str, _user_key: &str) -> bool {
+        true
+    }
+
+    /// True once after this process was handed rows it did not own (another node's users
+    /// taken over): they may lie behind the scan, which must start again.
+    fn take_rescan(&self) -> bool {
+        false
+    }
 }

@@ -1,0 +1,319 @@
+//! The PostgreSQL journal (`store = "postgres://…"`) on a real PostgreSQL (started by
+//! `cargo xtask prepare`): de-duplication across nodes, ids in commit order, partitions
+//! split between nodes and handed over, results of a lapsed lease fenced off, and the
+//! engine delivering through it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
+use inmoment_delivery::{Attempt, Backoff, Deliver, DeliveryConfig, Engine, NoObserver};
+use inmoment_host::linked::registry;
+use inmoment_postgres::{partition_of, PgAdmin, PgConfig, PgStore};
+use inmoment_store::accept::{Acceptor, EventOutcome, Source};
+use inmoment_store::{Journal, Settlement};
+use inmoment_testkit::fresh_database;
+use serde_json::json;
+
+fn source() -> Source {
+    Source {
+        name: "web".into(),
+        settings: Settings::new(AccountToken::parse("NPS-4aeb53c1").unwrap()),
+    }
+}
+
+fn track(id: &str, user: &str) -> Event {
+    Event::from_value(
+        json!({"type":"track","messageId":id,"userId":user,"event":"E"}),
+        None,
+    )
+    .unwrap()
+}
+
+fn config(url: &str, node: &str) -> PgConfig {
+    let mut config = PgConfig::new(url);
+    config.node_id = node.into();
+    config.partitions = 8;
+    config.takeover_within = Duration::from_millis(1500);
+    config.poll_every = Duration::from_millis(20);
+    config
+}
+
+async fn open(url: &str, node: &str) -> Arc<PgStore> {
+    Arc::new(
+        PgStore::open(config(url, node), registry().unwrap())
+            .await
+            .unwrap(),
+    )
+}
+
+/// A raw connection to the test database, for what the store does not expose.
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::Config::from_str(url)
+        .unwrap()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test]
+async fn a_message_id_is_stored_once_across_nodes_and_within_a_request() {
+    let url = fresh_database("dedup");
+    let (a, b) = (open(&url, "a").await, open(&url, "b").await);
+    let outcomes = a
+        .accept(
+            &source(),
+            vec![track("m1", "ann"), track("m1", "ann"), track("m2", "ann")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            EventOutcome::Stored,
+            EventOutcome::Duplicate,
+            EventOutcome::Stored
+        ]
+    );
+    let outcomes = b
+        .accept(&source(), vec![track("m2", "ann"), track("m3", "bob")])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [EventOutcome::Duplicate, EventOutcome::Stored]);
+    let count: i64 = connect(&url)
+        .await
+        .query_one("SELECT count(*) FROM journal", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 3);
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn the_scan_never_passes_an_event_whose_transaction_is_still_open() {
+    let url = fresh_database("horizon");
+    let store = open(&url, "solo").await;
+    // An older transaction appends a row and stays open...
+    let mut raw = connect(&url).await;
+    let open_tx = raw.transaction().await.unwrap();
+    let part = partition_of("web", "ann", 8);
+    open_tx
+        .execute(
+            "INSERT INTO journal (id, partition, source, user_key, message_id, kind, body, accepted_at_ms)
+             VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, $1, 'web', 'ann', 'early', 'event', $2, 0)",
+            &[&part, &track("early", "ann").to_json()],
+        )
+        .await
+        .unwrap();
+    // ...while a later one commits.
+    store
+        .accept(&source(), vec![track("late", "ann")])
+        .await
+        .unwrap();
+    let seen = store.scan_after(0, 100).await.unwrap();
+    assert!(
+        seen.is_empty(),
+        "the scan passed an open transaction: {seen:?}"
+    );
+    open_tx.commit().await.unwrap();
+    let seen: Vec<String> = store
+        .scan_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.message_id)
+        .collect();
+    assert_eq!(seen, ["early", "late"]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn nodes_share_the_partitions_and_a_leaving_node_hands_its_own_over() {
+    let url = fresh_database("leases");
+    let a = open(&url, "a").await;
+    assert_eq!(
+        a.held_partitions().len(),
+        8,
+        "alone, a node holds every partition"
+    );
+    let b = open(&url, "b").await;
+    // b sees two live nodes and claims what is free: nothing yet, until a lets half lapse.
+    let admin = PgAdmin::connect(&url).await.unwrap();
+    let split = async {
+        loop {
+            let owners = admin.partition_owners().await.unwrap();
+            let of = |node: &str| {
+                owners
+                    .iter()
+                    .filter(|p| p.live && p.owner.as_deref() == Some(node))
+                    .count()
+            };
+            if of("a") == 4 && of("b") == 4 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), split)
+        .await
+        .expect("two nodes did not split 8 partitions 4 and 4");
+    let (held_a, held_b) = (a.held_partitions(), b.held_partitions());
+    assert!(
+        held_a.iter().all(|p| !held_b.contains(p)),
+        "{held_a:?} {held_b:?}"
+    );
+    a.close().await;
+    // a gave its leases back: b takes them at its next heartbeat (300 ms here).
+    let took = async {
+        while b.held_partitions().len() < 8 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), took)
+        .await
+        .expect("b did not take over a's partitions");
+    b.close().await;
+}
+
+#[tokio::test]
+async fn results_for_a_partition_taken_over_are_fenced_off() {
+    let url = fresh_database("fence");
+    let store = open(&url, "old").await;
+    store
+        .accept(&source(), vec![track("m1", "ann")])
+        .await
+        .unwrap();
+    let row = store.scan_after(0, 10).await.unwrap().remove(0);
+    // Another node took the partition over (the lease lapsed while this one was paused).
+    connect(&url)
+        .await
+        .execute(
+            "UPDATE partitions SET owner = 'new', lease_until = now() + interval '1 minute' WHERE partition = $1",
+            &[&partition_of("web", "ann", 8)],
+        )
+        .await
+        .unwrap();
+    store
+        .settle(vec![Settlement::Finished {
+            id: row.id,
+            state: None,
+            dead: None,
+            delivered: None,
+        }])
+        .await
+        .unwrap();
+    let left: i64 = connect(&url)
+        .await
+        .query_one("SELECT count(*) FROM journal", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1, "a node without the lease removed the event");
+    // Its next heartbeat finds the lease gone: it stops starting deliveries for the user.
+    let dropped = async {
+        while store.owns("web", "ann") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), dropped)
+        .await
+        .expect("the node kept delivering a partition it lost");
+    store.close().await;
+}
+
+/// Records every call's messageId in the order sent.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+#[async_trait]
+impl Deliver for Recorder {
+    async fn deliver(&self, _source: &str, call: &InMomentCall) -> Attempt {
+        self.0.lock().unwrap().push(call.message_id().to_string());
+        Attempt::Delivered {
+            status: 200,
+            eligible: None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_engine_delivers_every_event_in_user_order_and_keeps_state() {
+    let url = fresh_database("engine");
+    let store = open(&url, "solo").await;
+    let mut events = Vec::new();
+    for n in 0..50 {
+        events.push(track(&format!("m{n:02}"), ["ann", "bob", "cy"][n % 3]));
+    }
+    let identify = Event::from_value(
+        json!({"type":"identify","messageId":"id-ann","userId":"ann","traits":{"email":"ann@example.com"}}),
+        None,
+    )
+    .unwrap();
+    store.accept(&source(), vec![identify]).await.unwrap();
+    store.accept(&source(), events).await.unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let delivery = DeliveryConfig {
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(5),
+            max_elapsed: Duration::from_secs(60),
+        },
+        sources: HashMap::from([(source().name, source().settings)]),
+        attempt_deadline: Some(Duration::from_millis(400)),
+        ..DeliveryConfig::default()
+    };
+    let engine = Engine::new(
+        store.clone(),
+        recorder.clone(),
+        Arc::new(NoObserver),
+        delivery,
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(engine.run(async move {
+        let _ = stopped.await;
+    }));
+    let drained = async {
+        loop {
+            let left: i64 = connect(&url)
+                .await
+                .query_one("SELECT count(*) FROM journal", &[])
+                .await
+                .unwrap()
+                .get(0);
+            if left == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), drained)
+        .await
+        .expect("the journal did not drain");
+    let _ = stop.send(());
+    task.await.unwrap();
+    let sent = recorder.0.lock().unwrap().clone();
+    for user in 0..3 {
+        let expected: Vec<String> = (0..50)
+            .filter(|n| n % 3 == user)
+            .map(|n| format!("m{n:02}"))
+            .collect();
+        let got: Vec<String> = sent
+            .iter()
+            .filter(|m| expected.contains(m))
+            .cloned()
+            .collect();
+        assert_eq!(got, expected, "user {user} out of order");
+    }
+    let state = store.user_state("web", "ann").await.unwrap();
+    assert_ne!(state, Default::default(), "ann's identify left no state");
+    store.close().await;
+}

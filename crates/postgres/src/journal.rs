@@ -1,0 +1,358 @@
+//! Delivery on the shared journal: reads limited to the partitions this node holds, and
+//! settlements fenced by the lease, in the same transaction that applies them: a node
+//! whose lease lapsed (paused, cut off) cannot overwrite what the new owner recorded.
+
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use inmoment_core::{Registry, UserState};
+use inmoment_store::{Journal, JournalError, PendingRow, Settlement};
+use tokio_postgres::Row;
+
+use crate::partition::partition_of;
+use crate::schema::HORIZON;
+use crate::store::PgStore;
+
+const COLUMNS: &str =
+    "id, source, user_key, message_id, kind, body, accepted_at_ms, done_calls, attempts, next_attempt_ms";
+
+/// The calls array `calls` with `call` appended (both JSON text, kept as sent).
+const APPEND_CALL: &str = "CASE WHEN u.call IS NULL THEN j.delivered_calls
+     WHEN j.delivered_calls IS NULL THEN '[' || u.call || ']'
+     ELSE left(j.delivered_calls, -1) || ',' || u.call || ']' END";
+
+fn pending_row(row: &Row) -> PendingRow {
+    PendingRow {
+        id: row.get(0),
+        source: row.get(1),
+        user_key: row.get(2),
+        message_id: row.get(3),
+        kind: row.get(4),
+        body: row.get(5),
+        accepted_at_ms: row.get(6),
+        done_calls: row.get(7),
+        attempts: row.get(8),
+        next_attempt_ms: row.get(9),
+    }
+}
+
+fn read_error(error: impl ToString) -> JournalError {
+    JournalError::Read(error.to_string())
+}
+
+fn write_error(error: impl ToString) -> JournalError {
+    JournalError::Write(error.to_string())
+}
+
+/// One settle call's updates, as columns per statement.
+#[derive(Default)]
+struct Batch {
+    dead_ids: Vec<i64>,
+    dead_kinds: Vec<String>,
+    dead_calls: Vec<String>,
+    dead_attempts: Vec<i64>,
+    dead_statuses: Vec<Option<i32>>,
+    dead_reasons: Vec<String>,
+    progress_ids: Vec<i64>,
+    progress_done: Vec<i64>,
+    progress_calls: Vec<Option<String>>,
+    progress_dead: Vec<bool>,
+    retry_ids: Vec<i64>,
+    retry_attempts: Vec<i64>,
+    retry_at: Vec<i64>,
+    retry_errors: Vec<String>,
+    finished_ids: Vec<i64>,
+    /// Finished rows to keep in `delivered` (no dead call), with their last call.
+    keep_ids: Vec<i64>,
+    keep_calls: Vec<Option<String>>,
+    /// Users' new state, by the row that left it.
+    state_ids: Vec<i64>,
+    states: Vec<String>,
+}
+
+impl Batch {
+    fn new(updates: &[Settlement], keep_delivered: bool) -> Batch {
+        let mut batch = Batch::default();
+        for update in updates {
+            match update {
+                Settlement::Progress {
+                    id,
+                    done_calls,
+                    dead,
+                    delivered,
+                } => {
+                    if let Some(dead) = dead {
+                        batch.dead(*id, dead);
+                    }
+                    batch.progress_ids.push(*id);
+                    batch.progress_done.push(*done_calls);
+                    batch.progress_calls.push(delivered.clone());
+                    batch.progress_dead.push(dead.is_some());
+                }
+                Settlement::Finished {
+                    id,
+                    state,
+                    dead,
+                    delivered,
+                } => {
+                    if let Some(dead) = dead {
+                        batch.dead(*id, dead);
+                    }
+                    if keep_delivered && dead.is_none() {
+                        batch.keep_ids.push(*id);
+                        batch.keep_calls.push(delivered.clone());
+                    }
+                    if let Some(state) = state {
+                        batch.state_ids.push(*id);
+                        batch.states.push(state.state.clone());
+                    }
+                    batch.finished_ids.push(*id);
+                }
+                Settlement::Retry {
+                    id,
+                    attempts,
+                    next_attempt_ms,
+                    error,
+                } => {
+                    batch.retry_ids.push(*id);
+                    batch.retry_attempts.push(*attempts);
+                    batch.retry_at.push(*next_attempt_ms);
+                    batch.retry_errors.push(error.clone());
+                }
+            }
+        }
+        batch
+    }
+
+    fn dead(&mut self, id: i64, dead: &inmoment_store::DeadCall) {
+        self.dead_ids.push(id);
+        self.dead_kinds.push(dead.kind.clone());
+        self.dead_calls.push(dead.call.clone());
+        self.dead_attempts.push(dead.attempts);
+        self.dead_statuses.push(dead.status.map(i32::from));
+        self.dead_reasons.push(dead.reason.clone());
+    }
+}
+
+impl PgStore {
+    /// Applies `batch` in one transaction, only to rows of partitions this node holds a
+    /// live lease on (locked against takeover until commit); returns the rows that left
+    /// the journal and the updates fenced off.
+    async fn apply(&self, batch: &Batch) -> Result<(u64, u64), String> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| e.to_string())?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let held: Vec<i32> = tx
+            .query(
+                "SELECT partition FROM partitions WHERE owner = $1 AND lease_until > now() FOR SHARE",
+                &[&self.leases.node],
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let expected = batch.progress_ids.len() + batch.retry_ids.len() + batch.finished_ids.len();
+        let mut applied = 0;
+        if !batch.dead_ids.is_empty() {
+            tx.execute(
+                "INSERT INTO dead_letters (source, user_key, message_id, kind, body, accepted_at_ms, attempts, died_at_ms, status, reason, event)
+                 SELECT j.source, j.user_key, j.message_id, d.kind, d.body, j.accepted_at_ms, d.attempts, $7, d.status, d.reason,
+                        CASE WHEN j.kind = 'event' THEN j.body END
+                 FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int4[], $6::text[])
+                      WITH ORDINALITY AS d(id, kind, body, attempts, status, reason, n)
+                 JOIN journal j ON j.id = d.id AND j.partition = ANY($8)
+                 ORDER BY d.n",
+                &[&batch.dead_ids, &batch.dead_kinds, &batch.dead_calls, &batch.dead_attempts,
+                  &batch.dead_statuses, &batch.dead_reasons, &now, &held],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        if !batch.progress_ids.is_empty() {
+            applied += tx
+                .execute(
+                    &format!(
+                        "UPDATE journal j SET done_calls = u.done, attempts = 0, next_attempt_ms = 0,
+                                last_error = NULL, delivered_calls = {APPEND_CALL},
+                                had_dead = j.had_dead OR u.dead
+                         FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bool[]) AS u(id, done, call, dead)
+                         WHERE j.id = u.id AND j.partition = ANY($5)"
+                    ),
+                    &[&batch.progress_ids, &batch.progress_done, &batch.progress_calls,
+                      &batch.progress_dead, &held],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if !batch.retry_ids.is_empty() {
+            applied += tx
+                .execute(
+                    "UPDATE journal j SET attempts = u.attempts, next_attempt_ms = u.at, last_error = u.error
+                     FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::text[]) AS u(id, attempts, at, error)
+                     WHERE j.id = u.id AND j.partition = ANY($5)",
+                    &[&batch.retry_ids, &batch.retry_attempts, &batch.retry_at,
+                      &batch.retry_errors, &held],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if !batch.keep_ids.is_empty() {
+            tx.execute(
+                &format!(
+                    "INSERT INTO delivered (id, source, user_key, message_id, accepted_at_ms, delivered_at_ms, event, calls)
+                     SELECT j.id, j.source, j.user_key, j.message_id, j.accepted_at_ms, $3, j.body,
+                            COALESCE({APPEND_CALL}, '[]')
+                     FROM unnest($1::int8[], $2::text[]) AS u(id, call)
+                     JOIN journal j ON j.id = u.id AND j.partition = ANY($4)
+                     WHERE j.kind = 'event' AND NOT j.had_dead
+                     ON CONFLICT (id) DO NOTHING"
+                ),
+                &[&batch.keep_ids, &batch.keep_calls, &now, &held],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        let mut left = 0;
+        if !batch.finished_ids.is_empty() {
+            if !batch.state_ids.is_empty() {
+                tx.execute(
+                    "INSERT INTO user_state (source, user_key, state)
+                     SELECT j.source, j.user_key, u.state
+                     FROM unnest($1::int8[], $2::text[]) AS u(id, state)
+                     JOIN journal j ON j.id = u.id AND j.partition = ANY($3)
+                     ON CONFLICT (source, user_key) DO UPDATE SET state = EXCLUDED.state",
+                    &[&batch.state_ids, &batch.states, &held],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            }
+            left = tx
+                .execute(
+                    "DELETE FROM journal WHERE id = ANY($1) AND partition = ANY($2)",
+                    &[&batch.finished_ids, &held],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            applied += left;
+        }
+        tx.commit().await.map_err(|e| e.to_string())?;
+        let fenced = u64::try_from(expected).unwrap_or(0).saturating_sub(applied);
+        Ok((left, fenced))
+    }
+}
+
+#[async_trait]
+impl Journal for PgStore {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn pending(&self) -> u64 {
+        PgStore::pending(self)
+    }
+
+    /// Events accepted by other nodes wake no one here, so an idle scan also looks again
+    /// every `poll_every`.
+    async fn new_work(&self) {
+        tokio::select! {
+            () = self.shared.new_work.notified() => {}
+            () = tokio::time::sleep(self.config.poll_every) => {}
+        }
+    }
+
+    async fn scan_after(&self, cursor: i64, limit: usize) -> Result<Vec<PendingRow>, JournalError> {
+        let held = self.leases.held();
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await.map_err(read_error)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM journal
+                 WHERE id > $1 AND id < {HORIZON} AND partition = ANY($2)
+                 ORDER BY id LIMIT $3"
+            ))
+            .await
+            .map_err(read_error)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&statement, &[&cursor, &held, &limit])
+            .await
+            .map_err(read_error)?;
+        Ok(rows.iter().map(pending_row).collect())
+    }
+
+    async fn next_of_user(
+        &self,
+        source: &str,
+        user_key: &str,
+        from: i64,
+        upto: i64,
+    ) -> Result<Option<PendingRow>, JournalError> {
+        let client = self.client().await.map_err(read_error)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM journal
+                 WHERE id >= $1 AND id <= $2 AND source = $3 AND user_key = $4
+                 ORDER BY id LIMIT 1"
+            ))
+            .await
+            .map_err(read_error)?;
+        let row = client
+            .query_opt(&statement, &[&from, &upto, &source, &user_key])
+            .await
+            .map_err(read_error)?;
+        Ok(row.as_ref().map(pending_row))
+    }
+
+    async fn user_state(&self, source: &str, user_key: &str) -> Result<UserState, JournalError> {
+        let client = self.client().await.map_err(read_error)?;
+        let statement = client
+            .prepare_cached("SELECT state FROM user_state WHERE source = $1 AND user_key = $2")
+            .await
+            .map_err(read_error)?;
+        let text: Option<String> = client
+            .query_opt(&statement, &[&source, &user_key])
+            .await
+            .map_err(read_error)?
+            .map(|row| row.get(0));
+        Ok(text
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default())
+    }
+
+    async fn settle(&self, updates: Vec<Settlement>) -> Result<(), JournalError> {
+        let batch = Batch::new(&updates, !self.config.keep_delivered.is_zero());
+        let (left, fenced) = self.apply(&batch).await.map_err(write_error)?;
+        self.shared.failing.store(false, Ordering::Relaxed);
+        self.shared
+            .add_pending(-i64::try_from(left).unwrap_or(i64::MAX));
+        if fenced > 0 {
+            tracing::warn!(
+                fenced,
+                "Delivery results of partitions this node no longer holds were dropped; their new owner delivers them."
+            );
+        }
+        Ok(())
+    }
+
+    async fn dead_letter_count(&self) -> Result<u64, JournalError> {
+        let client = self.client().await.map_err(read_error)?;
+        let count: i64 = client
+            .query_one("SELECT count(*) FROM dead_letters", &[])
+            .await
+            .map_err(read_error)?
+            .get(0);
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    fn owns(&self, source: &str, user_key: &str) -> bool {
+        self.leases
+            .holds(partition_of(source, user_key, self.partitions))
+    }
+
+    fn take_rescan(&self) -> bool {
+        self.leases.take_gained()
+    }
+}
