@@ -94,6 +94,9 @@ pub struct QueueArgs {
         global = true
     )]
     pub data_dir: PathBuf,
+    /// The shared PostgreSQL journal of `serve --store`; replaces `--data-dir`.
+    #[arg(long, env = "INMOMENT_STORE", global = true, hide_env_values = true)]
+    pub store: Option<String>,
     #[command(subcommand)]
     pub command: QueueCommand,
 }

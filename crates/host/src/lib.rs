@@ -14,6 +14,7 @@ pub mod logging;
 pub mod map_cmd;
 pub mod mapper;
 pub mod queue_cmd;
+pub mod queue_shared;
 pub mod remap_cmd;
 pub mod send;
 pub mod service;

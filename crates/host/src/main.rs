@@ -10,7 +10,7 @@ use inmoment_delivery::{Attempts, InMomentDeliver};
 use inmoment_host::cli::{self, Cli, Command, DeadCommand, QueueCommand, SandboxArgs, ServeArgs};
 use inmoment_host::config::Config;
 use inmoment_host::{
-    demo, handlers_cmd, linked, logging, map_cmd, queue_cmd, remap_cmd, send, service,
+    demo, handlers_cmd, linked, logging, map_cmd, queue_cmd, queue_shared, remap_cmd, send, service,
 };
 use inmoment_ingest::serve;
 use inmoment_sandbox::{Sandbox, SandboxConfig};
@@ -64,6 +64,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Queue(args) => {
             let dir = args.data_dir.as_path();
             let mut out = io::stdout().lock();
+            if let Some(url) = args.store.as_deref().filter(|url| !url.is_empty()) {
+                let complete = queue_shared::run(url, &args.command, &mut out)?;
+                return Ok(if complete {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                });
+            }
             let result = match args.command {
                 QueueCommand::Stats => queue_cmd::stats(dir, &mut out, &mut io::stderr()),
                 QueueCommand::Remap(remap) => {

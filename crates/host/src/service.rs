@@ -32,6 +32,10 @@ pub trait ServiceStore: Acceptor + Journal {
     fn journal(self: Arc<Self>) -> Arc<dyn Journal>;
     /// The same store as ingest sees it.
     fn acceptor(self: Arc<Self>) -> Arc<dyn Acceptor>;
+    /// Partitions this node delivers, for a store shared by several nodes.
+    fn partitions_held(&self) -> Option<usize> {
+        None
+    }
     async fn close(&self);
 }
 
@@ -55,6 +59,9 @@ impl ServiceStore for PgStore {
     }
     fn acceptor(self: Arc<Self>) -> Arc<dyn Acceptor> {
         self
+    }
+    fn partitions_held(&self) -> Option<usize> {
+        Some(self.held_partitions().len())
     }
     async fn close(&self) {
         PgStore::close(self).await;
@@ -184,6 +191,13 @@ pub async fn run<D: Deliver, S: ServiceStore + ?Sized>(
         let _ = stop.send(true);
     });
     let delivery = tokio::spawn(engine.run(signalled(stopped.clone())));
+    if store.partitions_held().is_some() {
+        tokio::spawn(report_partitions(
+            store.clone(),
+            metrics.clone(),
+            signalled(stopped.clone()),
+        ));
+    }
     let acceptor = store.clone().acceptor();
     let result = serve::serve(config, acceptor, metrics, listener, signalled(stopped)).await;
     let _ = served.send(());
@@ -193,6 +207,25 @@ pub async fn run<D: Deliver, S: ServiceStore + ?Sized>(
     store.close().await;
     tracing::info!(pending = store.pending(), "Store closed.");
     result.map_err(|e| format!("server failed: {e}"))
+}
+
+/// Keeps `inmoment_partitions_held` current (leases change on the store's heartbeat).
+async fn report_partitions<S: ServiceStore + ?Sized>(
+    store: Arc<S>,
+    metrics: Arc<Metrics>,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = ticks.tick() => {
+                let held = store.partitions_held().unwrap_or(0);
+                metrics.partitions_held(u64::try_from(held).unwrap_or(u64::MAX));
+            }
+        }
+    }
 }
 
 /// Resolves once the stop flag is set (or its sender is gone).

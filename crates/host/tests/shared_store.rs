@@ -317,3 +317,93 @@ async fn the_engine_delivers_every_event_in_user_order_and_keeps_state() {
     assert_ne!(state, Default::default(), "ann's identify left no state");
     store.close().await;
 }
+
+fn queue(url: &str, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
+        .arg("queue")
+        .args(args)
+        .env("INMOMENT_STORE", url)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_commands_show_owners_and_replay_dead_letters_on_the_shared_store() {
+    let url = fresh_database("queue");
+    let store = open(&url, "node-q").await;
+    store
+        .accept(&source(), vec![track("m1", "ann"), track("m2", "bob")])
+        .await
+        .unwrap();
+    let row = store.scan_after(0, 10).await.unwrap().remove(0);
+    store
+        .settle(vec![Settlement::Finished {
+            id: row.id,
+            state: None,
+            delivered: None,
+            dead: Some(inmoment_store::DeadCall {
+                kind: "eligibility_check".into(),
+                call: r#"{"kind":"eligibility_check"}"#.into(),
+                attempts: 3,
+                status: Some(400),
+                reason: "HTTP 400".into(),
+            }),
+        }])
+        .await
+        .unwrap();
+
+    let (ok, out, err) = queue(&url, &["stats"]);
+    assert!(ok, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let web = lines.iter().find(|l| l["source"] == "web").expect(&out);
+    assert_eq!(
+        (web["pending"].as_i64(), web["dead"].as_i64()),
+        (Some(1), Some(1)),
+        "{out}"
+    );
+    let node = lines.iter().find(|l| l["node"] == "node-q").expect(&out);
+    assert_eq!(node["partitions"].as_array().unwrap().len(), 8, "{out}");
+
+    let (ok, out, err) = queue(&url, &["dead", "list"]);
+    assert!(ok, "{err}");
+    let dead: serde_json::Value =
+        serde_json::from_str(out.lines().next().expect("no dead letter listed")).unwrap();
+    assert_eq!(dead["messageId"], row.message_id);
+    assert_eq!(dead["reason"], "HTTP 400");
+
+    let (ok, _, err) = queue(&url, &["dead", "replay", "--all"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("1 dead letter(s) back to pending"), "{err}");
+    let (ok, _, err) = queue(&url, &["dead", "replay", "999"]);
+    assert!(!ok && err.contains("no dead letter with id 999"), "{err}");
+    let (_, out, _) = queue(&url, &["stats"]);
+    let web: serde_json::Value = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["source"] == "web")
+        .expect(&out);
+    assert_eq!(
+        (web["pending"].as_i64(), web["dead"].as_i64()),
+        (Some(2), Some(0)),
+        "{out}"
+    );
+    let replayed: i64 = connect(&url)
+        .await
+        .query_one("SELECT count(*) FROM journal WHERE kind = 'call'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(replayed, 1, "the dead call is pending again, as a call");
+
+    let (ok, _, err) = queue(&url, &["remap", "--since", "1h"]);
+    assert!(!ok && err.contains("embedded store only"), "{err}");
+    store.close().await;
+}

@@ -140,6 +140,8 @@ pub struct Metrics {
     delivery_latency: Histogram,
     queue_depth: AtomicU64,
     dead_letters: AtomicU64,
+    /// Partitions this node delivers, on a shared store (none: not rendered).
+    partitions_held: Mutex<Option<u64>>,
 }
 
 impl Default for Metrics {
@@ -206,6 +208,7 @@ impl Metrics {
             ),
             queue_depth: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
+            partitions_held: Mutex::new(None),
         }
     }
 
@@ -258,6 +261,13 @@ impl Metrics {
         self.dead_letters.store(n, Ordering::Relaxed);
     }
 
+    /// Partitions of a shared store this node holds the lease of now.
+    pub fn partitions_held(&self, n: u64) {
+        if let Ok(mut held) = self.partitions_held.lock() {
+            *held = Some(n);
+        }
+    }
+
     /// An eligibility check was answered (whether InMoment would survey the user now).
     pub fn eligibility(&self, eligible: bool) {
         self.eligibility
@@ -295,6 +305,14 @@ impl Metrics {
             "Calls parked in the dead-letter store.",
             self.dead_letters.load(Ordering::Relaxed),
         );
+        if let Some(held) = self.partitions_held.lock().ok().and_then(|held| *held) {
+            gauge(
+                &mut out,
+                "inmoment_partitions_held",
+                "Partitions of the shared store this node delivers.",
+                held,
+            );
+        }
         out
     }
 }
@@ -322,6 +340,12 @@ mod tests {
             "inmoment_deliveries_total{kind=\"end_user\",outcome=\"retry\",status=\"none\"} 1\n"
         ));
         assert!(text.contains("inmoment_queue_depth 7\n"));
+        assert!(
+            !text.contains("inmoment_partitions_held"),
+            "shown without a shared store"
+        );
+        metrics.partitions_held(21);
+        assert!(metrics.render().contains("inmoment_partitions_held 21\n"));
         metrics.eligibility(true);
         metrics.eligibility(false);
         metrics.eligibility(true);
