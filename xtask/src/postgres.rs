@@ -37,7 +37,7 @@ pub fn run(root: &Path) -> Result<(), String> {
     let cluster = Cluster::find(root)?;
     let url_file = cluster.url_file();
     if let Ok(url) = fs::read_to_string(&url_file) {
-        if cluster.answers(url.trim()) {
+        if cluster.answers(url.trim()) && cluster.speaks_tls(url.trim()) {
             return Ok(());
         }
     }
@@ -68,8 +68,10 @@ pub fn run(root: &Path) -> Result<(), String> {
     }
     let port = free_port()?;
     println!("==> prepare: PostgreSQL on 127.0.0.1:{port}");
+    let tls = path_text(&cluster.tls_dir())?;
     let options = format!(
-        "-p {port} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 -c unix_socket_directories='{}'",
+        "-p {port} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 -c unix_socket_directories='{}' \
+         -c ssl=on -c ssl_cert_file='{tls}/server.crt' -c ssl_key_file='{tls}/server.key'",
         cluster.socket_dir()
     );
     let log = path_text(&cluster.dir.join("log"))?;
@@ -125,6 +127,115 @@ impl Cluster {
         self.dir.join("url")
     }
 
+    /// A test CA (`ca.crt`, which the TLS tests trust) and the server's certificate for
+    /// 127.0.0.1 signed by it.
+    fn tls_dir(&self) -> PathBuf {
+        self.dir.join("tls")
+    }
+
+    /// Whether the server has TLS on (a cluster started by an older `prepare` has not).
+    fn speaks_tls(&self, url: &str) -> bool {
+        Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-d", url, "-c", "show ssl"])
+            .output()
+            .is_ok_and(|output| output.status.success() && output.stdout.starts_with(b"on"))
+    }
+
+    /// Makes the test CA and the server certificate with the `openssl` program, once.
+    fn make_certificates(&self) -> Result<(), String> {
+        let tls = self.tls_dir();
+        if tls.join("server.crt").exists() && tls.join("ca.crt").exists() {
+            return Ok(());
+        }
+        fs::create_dir_all(&tls).map_err(|e| format!("cannot create {}: {e}", tls.display()))?;
+        println!(
+            "==> prepare: a test CA and a TLS certificate in {}",
+            tls.display()
+        );
+        fs::write(
+            tls.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .map_err(|e| format!("cannot write {}/server.ext: {e}", tls.display()))?;
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let openssl = |args: &[&str]| -> Result<(), String> {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&tls)
+                .output()
+                .map_err(|e| {
+                    format!("cannot run openssl (install it: apt-get install openssl): {e}")
+                })?;
+            if output.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`openssl {}` failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&output.stderr)
+                ))
+            }
+        };
+        let mut ca = vec![
+            "req",
+            "-x509",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=inmoment test CA",
+        ];
+        ca.extend_from_slice(&ec);
+        ca.extend_from_slice(&[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(&ca)?;
+        let mut csr = vec![
+            "req",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ];
+        csr.extend_from_slice(&ec);
+        openssl(&csr)?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ])?;
+        // The server refuses a key others may read.
+        fs::set_permissions(tls.join("server.key"), fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot chmod {}/server.key: {e}", tls.display()))
+    }
+
     /// Whether `select 1` succeeds on `url`: the cheap check that lets a second
     /// `prepare` reuse the server.
     fn answers(&self, url: &str) -> bool {
@@ -156,6 +267,7 @@ impl Cluster {
     fn prepare_dir(&self) -> Result<(), String> {
         fs::create_dir_all(&self.dir)
             .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+        self.make_certificates()?;
         let Some(user) = &self.run_as else {
             return Ok(());
         };

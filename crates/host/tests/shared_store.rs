@@ -407,3 +407,43 @@ async fn queue_commands_show_owners_and_replay_dead_letters_on_the_shared_store(
     assert!(!ok && err.contains("embedded store only"), "{err}");
     store.close().await;
 }
+
+#[tokio::test]
+async fn sslmode_require_speaks_tls_and_checks_the_certificate() {
+    let url = fresh_database("tls");
+    let ca = inmoment_testkit::postgres_ca_file();
+    assert!(
+        ca.exists(),
+        "no test CA at {} (run `cargo xtask prepare`)",
+        ca.display()
+    );
+    // Without the CA that signed the server's certificate the connection is refused.
+    let untrusted = format!("{url}?sslmode=require");
+    let error = PgStore::open(config(&untrusted, "tls-a"), registry().unwrap())
+        .await
+        .err()
+        .expect("an unverified server was trusted");
+    assert!(error.to_string().contains("cannot connect"), "{error}");
+    // With it, every pooled connection is encrypted.
+    let trusted = format!("{url}?sslmode=require&sslrootcert={}", ca.display());
+    let store = open(&trusted, "tls-b").await;
+    store
+        .accept(&source(), vec![track("m1", "ann")])
+        .await
+        .unwrap();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let rows = connect(&url)
+        .await
+        .query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = $1 AND pid <> pg_backend_pid()",
+            &[&database],
+        )
+        .await
+        .unwrap();
+    let encrypted: Vec<bool> = rows.iter().map(|row| row.get(0)).collect();
+    assert!(
+        !encrypted.is_empty() && encrypted.iter().all(|&ssl| ssl),
+        "{encrypted:?}"
+    );
+    store.close().await;
+}

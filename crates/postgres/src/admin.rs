@@ -6,11 +6,23 @@ use std::str::FromStr;
 
 use inmoment_store::{DeadLetter, Replayed, Selection, SourceStats};
 use serde::Serialize;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::PgError;
 use crate::partition::partition_of;
 use crate::schema::NEXT_ID;
+use crate::tls;
+
+/// Drives a connection until it closes, saying why when that was an error.
+async fn watch_connection<F>(connection: F)
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+{
+    if let Err(error) = connection.await {
+        tracing::warn!(%error, "The PostgreSQL connection closed.");
+    }
+}
 
 /// Who delivers which partitions, and how far behind they are.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -47,19 +59,28 @@ impl PgAdmin {
     /// has no schema yet).
     pub async fn connect(url: &str) -> Result<PgAdmin, PgError> {
         let shown = PgError::redact(url);
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| PgError::Url {
+        let (plain_url, root) = tls::split_root_cert(url);
+        let config = tokio_postgres::Config::from_str(&plain_url).map_err(|e| PgError::Url {
             url: shown.clone(),
             reason: e.to_string(),
         })?;
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| PgError::Connect {
+        let refused = |e: tokio_postgres::Error| PgError::Connect {
             url: shown.clone(),
             reason: e.to_string(),
-        })?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::warn!(%error, "The PostgreSQL connection closed.");
-            }
-        });
+        };
+        let client = if config.get_ssl_mode() == SslMode::Require {
+            let tls = tls::connector(root.as_deref()).map_err(|reason| PgError::Tls {
+                url: shown.clone(),
+                reason,
+            })?;
+            let (client, connection) = config.connect(tls).await.map_err(refused)?;
+            tokio::spawn(watch_connection(connection));
+            client
+        } else {
+            let (client, connection) = config.connect(NoTls).await.map_err(refused)?;
+            tokio::spawn(watch_connection(connection));
+            client
+        };
         let stored = client
             .query_opt("SELECT value FROM meta WHERE key = 'partitions'", &[])
             .await

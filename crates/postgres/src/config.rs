@@ -77,8 +77,8 @@ pub enum PgError {
     Connect { url: String, reason: String },
     #[error("store `{url}`: cannot create or migrate the schema: {reason}")]
     Schema { url: String, reason: String },
-    #[error("store `{url}`: sslmode={mode} asks for TLS, which this build does not speak to PostgreSQL; use sslmode=disable on a trusted network or a local TLS proxy")]
-    Tls { url: String, mode: String },
+    #[error("store `{url}`: TLS (sslmode=require): {reason}")]
+    Tls { url: String, reason: String },
     #[error("takeover_within {within_ms} ms is too short: leases need at least 500 ms")]
     Takeover { within_ms: u128 },
 }

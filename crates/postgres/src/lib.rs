@@ -19,6 +19,7 @@ mod leases;
 mod partition;
 mod schema;
 mod store;
+mod tls;
 
 pub use admin::{NodeLag, PartitionOwner, PgAdmin};
 pub use config::{PgConfig, PgError};

@@ -16,6 +16,7 @@ use tokio_postgres::NoTls;
 use crate::config::{PgConfig, PgError};
 use crate::leases::Leases;
 use crate::schema;
+use crate::tls;
 
 /// How often the pending count is read again and old records pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
@@ -67,23 +68,23 @@ impl PgStore {
                 within_ms: config.takeover_within.as_millis(),
             });
         }
-        let pg = tokio_postgres::Config::from_str(&config.url).map_err(|e| PgError::Url {
+        let (url, root) = tls::split_root_cert(&config.url);
+        let pg = tokio_postgres::Config::from_str(&url).map_err(|e| PgError::Url {
             url: shown.clone(),
             reason: e.to_string(),
         })?;
-        if pg.get_ssl_mode() == SslMode::Require {
-            return Err(PgError::Tls {
-                url: shown,
-                mode: "require".into(),
-            });
-        }
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if pg.get_ssl_mode() == SslMode::Require {
+            let tls = tls::connector(root.as_deref()).map_err(|reason| PgError::Tls {
+                url: shown.clone(),
+                reason,
+            })?;
+            Manager::from_config(pg, tls, recycling)
+        } else {
+            Manager::from_config(pg, NoTls, recycling)
+        };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(2))
             .runtime(deadpool_postgres::Runtime::Tokio1)

@@ -19,7 +19,7 @@
 pub mod postgres;
 mod temp;
 
-pub use postgres::{fresh_database, postgres_url};
+pub use postgres::{fresh_database, postgres_ca_file, postgres_url};
 pub use temp::TempDir;
 
 use std::fs;

@@ -32,6 +32,12 @@ pub fn postgres_url() -> String {
     }
 }
 
+/// The test CA that signed the certificate of the cluster `cargo xtask prepare` starts
+/// (TLS is on there), for tests of `sslmode=require`.
+pub fn postgres_ca_file() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/postgres/tls/ca.crt")
+}
+
 /// Creates a new, empty database on the tests' server and returns its URL. The name is
 /// `prefix` (lowercased, other characters than [a-z0-9_] as `_`) then the process id, a
 /// counter and the time, so that it is unique across parallel tests and test processes.
