@@ -16,6 +16,7 @@ pub mod mapper;
 pub mod queue_cmd;
 pub mod queue_shared;
 pub mod remap_cmd;
+pub mod remap_store;
 pub mod send;
 pub mod service;
 pub mod source_args;

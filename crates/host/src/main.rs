@@ -64,7 +64,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Queue(args) => {
             let dir = args.data_dir.as_path();
             let mut out = io::stdout().lock();
-            if let Some(url) = args.store.as_deref().filter(|url| !url.is_empty()) {
+            let shared = args.store.as_deref().filter(|url| !url.is_empty());
+            if let QueueCommand::Remap(remap) = &args.command {
+                return remap_cmd::command(dir, shared, &registry, remap, &mut out);
+            }
+            if let Some(url) = shared {
                 let complete = queue_shared::run(url, &args.command, &mut out)?;
                 return Ok(if complete {
                     ExitCode::SUCCESS
@@ -74,9 +78,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let result = match args.command {
                 QueueCommand::Stats => queue_cmd::stats(dir, &mut out, &mut io::stderr()),
-                QueueCommand::Remap(remap) => {
-                    return remap_cmd::command(dir, &registry, &remap, &mut out);
-                }
+                QueueCommand::Remap(_) => Ok(()), // run above
                 QueueCommand::Dead { command } => match command {
                     DeadCommand::List { limit } => queue_cmd::dead_list(dir, limit, &mut out),
                     DeadCommand::Replay { all, ids } => {

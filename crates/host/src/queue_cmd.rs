@@ -14,6 +14,8 @@ pub enum QueueError {
     NoStore(String, &'static str),
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("shared store: {0}")]
+    Shared(String),
     #[error("writing output: {0}")]
     Io(#[from] io::Error),
     #[error("--older-than `{0}`: expected {hint}", hint = DURATION_HINT)]

@@ -1,6 +1,6 @@
 //! `inmoment-destination queue --store postgres://…`: the same commands on the shared
-//! journal of several nodes, plus who delivers which partitions. `queue remap` reads the
-//! embedded store only (see the README).
+//! journal of several nodes, plus who delivers which partitions (`queue remap` goes
+//! through `remap_store.rs` for both stores).
 
 use std::io::{self, Write};
 
@@ -22,9 +22,7 @@ pub fn run(url: &str, command: &QueueCommand, out: &mut impl Write) -> Result<bo
         match command {
             QueueCommand::Stats => stats(&admin, out).await.map(|()| true),
             QueueCommand::Dead { command } => dead(&mut admin, command, out).await,
-            QueueCommand::Remap(_) => Err(
-                "queue remap works on the embedded store only for now; on a shared store, replay dead letters with `queue dead replay`".into(),
-            ),
+            QueueCommand::Remap(_) => Err("queue remap is run by remap_cmd".into()),
         }
     })
 }

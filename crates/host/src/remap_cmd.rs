@@ -18,15 +18,17 @@ use serde_json::Value;
 
 use crate::cli::RemapArgs;
 use crate::config::{parse_duration, Config, ConfigFlags, DURATION_HINT};
-use crate::queue_cmd::{database, QueueError};
+use crate::queue_cmd::QueueError;
+use crate::remap_store::{self, RemapStore};
 use inmoment_delivery::{map_stored, Mapped, Mapping};
-use inmoment_store::{Admin, RemapFrom, Requeue, Selection};
+use inmoment_store::{RemapFrom, Requeue, Selection};
 
 /// `queue remap`: runs [`run`] with the configuration read as `serve` reads it, and says
 /// how it went on stderr. Exit 1 when some event could not be remapped or an id is no
 /// dead letter.
 pub fn command(
     data_dir: &Path,
+    shared: Option<&str>,
     registry: &Registry,
     args: &RemapArgs,
     out: &mut impl Write,
@@ -62,8 +64,9 @@ pub fn command(
             source: args.source.clone(),
         }
     };
-    let summary =
-        run(data_dir, registry, &sources, &target, args.dry_run, out).map_err(|e| e.to_string())?;
+    let mut store = remap_store::open(data_dir, shared).map_err(|e| e.to_string())?;
+    let summary = run(&mut *store, registry, &sources, &target, args.dry_run, out)
+        .map_err(|e| e.to_string())?;
     if args.dry_run {
         eprintln!(
             "{} events, {} would change",
@@ -158,26 +161,25 @@ pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, QueueError> {
 /// Remaps `target` with `sources` (each source's settings now); writes one JSON line per
 /// changed or failed event on `out`. Unless `dry_run`, the changed events are queued again.
 pub fn run(
-    data_dir: &Path,
+    admin: &mut dyn RemapStore,
     registry: &Registry,
     sources: &HashMap<String, Settings>,
     target: &Target,
     dry_run: bool,
     out: &mut impl Write,
 ) -> Result<RemapSummary, QueueError> {
-    let mut admin = Admin::open(&database(data_dir)?)?;
     let mapping = Mapping { registry, sources };
     let mut summary = RemapSummary::default();
-    let mut pages = Pages::start(&admin, target)?;
+    let mut pages = Pages::start(admin, target)?;
     let mut queued = HashSet::new();
     loop {
-        let page = pages.next(&admin, &mut summary)?;
+        let page = pages.next(admin, &mut summary)?;
         if page.is_empty() {
             break;
         }
         let mut requeue = Vec::new();
         for candidate in page {
-            if let Some(mut event) = remap_one(&admin, &mapping, candidate, &mut summary, out)? {
+            if let Some(mut event) = remap_one(admin, &mapping, candidate, &mut summary, out)? {
                 // An event with several dead calls has several dead letters: it goes back
                 // once.
                 let key = (
@@ -217,7 +219,7 @@ enum Pages<'a> {
 }
 
 impl<'a> Pages<'a> {
-    fn start(admin: &Admin, target: &'a Target) -> Result<Pages<'a>, QueueError> {
+    fn start(admin: &dyn RemapStore, target: &'a Target) -> Result<Pages<'a>, QueueError> {
         Ok(match target {
             Target::Delivered {
                 since_ms,
@@ -238,7 +240,7 @@ impl<'a> Pages<'a> {
 
     fn next(
         &mut self,
-        admin: &Admin,
+        admin: &dyn RemapStore,
         summary: &mut RemapSummary,
     ) -> Result<Vec<Candidate>, QueueError> {
         match self {
@@ -306,7 +308,7 @@ impl<'a> Pages<'a> {
 /// Maps one candidate again and writes its line when it changes or fails; returns it to
 /// queue again when it changes.
 fn remap_one(
-    admin: &Admin,
+    admin: &dyn RemapStore,
     mapping: &Mapping<'_>,
     candidate: Candidate,
     summary: &mut RemapSummary,

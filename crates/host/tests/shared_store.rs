@@ -403,8 +403,6 @@ async fn queue_commands_show_owners_and_replay_dead_letters_on_the_shared_store(
         .get(0);
     assert_eq!(replayed, 1, "the dead call is pending again, as a call");
 
-    let (ok, _, err) = queue(&url, &["remap", "--since", "1h"]);
-    assert!(!ok && err.contains("embedded store only"), "{err}");
     store.close().await;
 }
 
@@ -445,5 +443,89 @@ async fn sslmode_require_speaks_tls_and_checks_the_certificate() {
         !encrypted.is_empty() && encrypted.iter().all(|&ssl| ssl),
         "{encrypted:?}"
     );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_remap_previews_and_requeues_delivered_events_of_the_shared_store() {
+    let url = fresh_database("remap");
+    let store = open(&url, "node-r").await;
+    store
+        .accept(&source(), vec![track("r1", "ann"), track("r2", "bob")])
+        .await
+        .unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let delivery = DeliveryConfig {
+        sources: HashMap::from([(source().name, source().settings)]),
+        ..DeliveryConfig::default()
+    };
+    let engine = Engine::new(
+        store.clone(),
+        recorder.clone(),
+        Arc::new(NoObserver),
+        delivery,
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(engine.run(async move {
+        let _ = stopped.await;
+    }));
+    let raw = connect(&url).await;
+    let count = |sql: &'static str| {
+        let raw = &raw;
+        async move { raw.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    let delivered = async {
+        while count("SELECT count(*) FROM delivered").await < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), delivered)
+        .await
+        .expect("the events were not delivered");
+    let _ = stop.send(());
+    task.await.unwrap();
+
+    // The token is fixed: the calls sent with the old one would change.
+    let dir = inmoment_testkit::TempDir::new("remap-config");
+    let file = dir.path().join("fixed.toml");
+    std::fs::write(
+        &file,
+        "[[sources]]\nname = \"web\"\nwrite_key = \"wk-web\"\naccount_token = \"NPS-b2b2b2b2\"\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let (ok, out, err) = queue(
+        &url,
+        &["remap", "--since", "1h", "--dry-run", "--config", &file],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("2 events, 2 would change"), "{err}");
+    assert!(
+        out.contains("NPS-b2b2b2b2") && out.contains("NPS-4aeb53c1"),
+        "{out}"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM journal").await,
+        0,
+        "a dry run queued events"
+    );
+
+    let (ok, _, err) = queue(&url, &["remap", "--since", "1h", "--config", &file]);
+    assert!(ok, "{err}");
+    assert!(err.contains("2 queued again"), "{err}");
+    assert_eq!(
+        count("SELECT count(*) FROM journal WHERE remapped").await,
+        2
+    );
+    assert_eq!(count("SELECT count(*) FROM delivered").await, 0);
+    // Queued in acceptance order, in commit order like any append.
+    let order: Vec<String> = raw
+        .query("SELECT message_id FROM journal ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(order, ["r1", "r2"]);
     store.close().await;
 }

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use inmoment_store::{DeadLetter, Replayed, Selection, SourceStats};
+use inmoment_core::UserState;
+use inmoment_store::{
+    DeadEvent, DeadLetter, DeliveredEvent, RemapFrom, Replayed, Requeue, Selection, SourceStats,
+};
 use serde::Serialize;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
@@ -294,5 +297,148 @@ impl PgAdmin {
             .await
             .map_err(sql)?;
         Ok(usize::try_from(purged).unwrap_or(0))
+    }
+}
+
+/// What `queue remap` reads and writes, as on the embedded store (`inmoment_store::Admin`).
+impl PgAdmin {
+    /// Up to `limit` delivered events with an id above `after_id`, accepted in
+    /// `since_ms..until_ms` (of `source` when given), in acceptance order.
+    pub async fn delivered_page(
+        &self,
+        after_id: i64,
+        since_ms: i64,
+        until_ms: i64,
+        source: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeliveredEvent>, String> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .client
+            .query(
+                "SELECT id, source, user_key, message_id, accepted_at_ms, event, calls FROM delivered
+                 WHERE id > $1 AND accepted_at_ms >= $2 AND accepted_at_ms < $3
+                       AND ($4::text IS NULL OR source = $4)
+                 ORDER BY id LIMIT $5",
+                &[&after_id, &since_ms, &until_ms, &source, &limit],
+            )
+            .await
+            .map_err(sql)?;
+        Ok(rows
+            .iter()
+            .map(|row| DeliveredEvent {
+                id: row.get(0),
+                source: row.get(1),
+                user_key: row.get(2),
+                message_id: row.get(3),
+                accepted_at_ms: row.get(4),
+                event: row.get(5),
+                calls: row.get(6),
+            })
+            .collect())
+    }
+
+    /// The ids a selection names (every dead letter's, oldest first, for `All`).
+    pub async fn dead_letter_ids(&self, selection: &Selection) -> Result<Vec<i64>, String> {
+        match selection {
+            Selection::Ids(ids) => Ok(ids.clone()),
+            Selection::All => Ok(self
+                .client
+                .query("SELECT id FROM dead_letters ORDER BY id", &[])
+                .await
+                .map_err(sql)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect()),
+        }
+    }
+
+    /// The selected dead letters, oldest first, and the selected ids that are none.
+    pub async fn dead_events(
+        &self,
+        selection: &Selection,
+    ) -> Result<(Vec<DeadEvent>, Vec<i64>), String> {
+        let ids = self.dead_letter_ids(selection).await?;
+        let rows = self
+            .client
+            .query(
+                "SELECT id, source, user_key, message_id, kind, body, event FROM dead_letters
+                 WHERE id = ANY($1) ORDER BY id",
+                &[&ids],
+            )
+            .await
+            .map_err(sql)?;
+        let found: Vec<DeadEvent> = rows
+            .iter()
+            .map(|row| DeadEvent {
+                id: row.get(0),
+                source: row.get(1),
+                user_key: row.get(2),
+                message_id: row.get(3),
+                kind: row.get(4),
+                call: row.get(5),
+                event: row.get(6),
+            })
+            .collect();
+        let unknown = ids
+            .into_iter()
+            .filter(|id| !found.iter().any(|letter| letter.id == *id))
+            .collect();
+        Ok((found, unknown))
+    }
+
+    /// A user's state now (what delivery would map their next event with).
+    pub async fn user_state(&self, source: &str, user_key: &str) -> Result<UserState, String> {
+        let text: Option<String> = self
+            .client
+            .query_opt(
+                "SELECT state FROM user_state WHERE source = $1 AND user_key = $2",
+                &[&source, &user_key],
+            )
+            .await
+            .map_err(sql)?
+            .map(|row| row.get(0));
+        Ok(text
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default())
+    }
+
+    /// Appends `events` to the journal in order, marked `remapped`, after what their users
+    /// have pending, and removes the records they came from, in one transaction; returns
+    /// how many were queued (a record already gone is skipped).
+    pub async fn requeue(&mut self, events: &[Requeue]) -> Result<usize, String> {
+        let partitions = self.partitions;
+        let tx = self.client.transaction().await.map_err(sql)?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut queued: i64 = 0;
+        for event in events {
+            let removed = match event.from {
+                RemapFrom::Delivered(id) => {
+                    tx.execute("DELETE FROM delivered WHERE id = $1", &[&id])
+                        .await
+                }
+                RemapFrom::Dead(id) => {
+                    tx.execute("DELETE FROM dead_letters WHERE id = $1", &[&id])
+                        .await
+                }
+            }
+            .map_err(sql)?;
+            if removed == 0 || event.queued_already {
+                continue;
+            }
+            queued += 1;
+            let part = partition_of(&event.source, &event.user_key, partitions);
+            tx.execute(
+                &format!(
+                    "INSERT INTO journal (id, partition, source, user_key, message_id, kind, body, accepted_at_ms, remapped)
+                     VALUES ({NEXT_ID} $1::int8), $2, $3, $4, $5, 'event', $6, $7, true)"
+                ),
+                &[&queued, &part, &event.source, &event.user_key, &event.message_id, &event.event, &now],
+            )
+            .await
+            .map_err(sql)?;
+        }
+        tx.commit().await.map_err(sql)?;
+        Ok(usize::try_from(queued).unwrap_or(0))
     }
 }
