@@ -529,3 +529,30 @@ async fn queue_remap_previews_and_requeues_delivered_events_of_the_shared_store(
     assert_eq!(order, ["r1", "r2"]);
     store.close().await;
 }
+
+#[test]
+fn serve_stops_at_start_with_a_clear_message_when_the_shared_store_cannot_be_used() {
+    let serve = |store: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_inmoment-destination"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", store])
+            .env("INMOMENT_ACCOUNT_TOKEN", "NPS-4aeb53c1")
+            .env("INMOMENT_WRITE_KEYS", "wk")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // Nothing listens on port 1.
+    let (code, err) = serve("postgres://inmoment:secret@127.0.0.1:1/inmoment");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(!err.contains("secret"), "the password was printed: {err}");
+    let (code, err) = serve("mysql://127.0.0.1/inmoment");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("store") && err.contains("postgres://"),
+        "{err}"
+    );
+}

@@ -20,6 +20,9 @@ use crate::tls;
 
 /// How often the pending count is read again and old records pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+/// Longest wait for a connection (pool or network): a database that does not answer
+/// makes requests fail with 503 instead of piling up.
+const WAIT_LIMIT: Duration = Duration::from_secs(5);
 /// Rows deleted per pruning statement, so one never holds locks for long.
 const PRUNE_CHUNK: i64 = 5_000;
 
@@ -69,10 +72,13 @@ impl PgStore {
             });
         }
         let (url, root) = tls::split_root_cert(&config.url);
-        let pg = tokio_postgres::Config::from_str(&url).map_err(|e| PgError::Url {
+        let mut pg = tokio_postgres::Config::from_str(&url).map_err(|e| PgError::Url {
             url: shown.clone(),
             reason: e.to_string(),
         })?;
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(WAIT_LIMIT);
+        }
         let recycling = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -88,6 +94,9 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(2))
             .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(WAIT_LIMIT))
+            .create_timeout(Some(WAIT_LIMIT))
+            .recycle_timeout(Some(WAIT_LIMIT))
             .build()
             .map_err(|e| PgError::Url {
                 url: shown.clone(),
