@@ -6,6 +6,7 @@ use axum::http::HeaderMap;
 use crate::auth;
 use crate::declines;
 use crate::eligibility;
+use crate::email_survey;
 use crate::end_users;
 use crate::params::Params;
 use crate::rate_limit::Decision;
@@ -140,6 +141,7 @@ fn rest(world: &mut World, ctx: &Ctx, route: &Route) -> Result<Reply, ApiError> 
         Route::DeclineCreate(k) => declines::create(world, ctx, k),
         Route::DeclineUpdate(d) => declines::update(world, ctx, d),
         Route::DeclineDelete(k, d) => declines::delete(world, ctx, k, d),
+        Route::EmailSurveyCreate => email_survey::create(world, ctx),
         Route::OauthToken | Route::Eligible | Route::RegisteredEvents => {
             Err(ApiError::RecordNotFound)
         }

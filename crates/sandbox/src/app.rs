@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::{ConfigPatch, SandboxConfig};
 use crate::declines;
+use crate::email_survey;
 use crate::end_users;
 use crate::faults::Fault;
 use crate::log::{RecordedRequest, RequestLog};
@@ -216,8 +217,8 @@ impl SandboxState {
         }
     }
 
-    /// Every account's end users, responses and declines (responses and
-    /// declines with the `params` they were created with).
+    /// Every account's end users, responses, declines (both with the `params`
+    /// they were created with) and e-mail surveys.
     pub fn state(&self) -> Value {
         let now = self.now();
         let mut world = self.world();
@@ -246,9 +247,14 @@ impl SandboxState {
                 .values()
                 .map(|d| declines::render_with_params(d, offset))
                 .collect();
+            let surveys: Vec<Value> = data
+                .surveys
+                .iter()
+                .map(|s| email_survey::render(s, offset))
+                .collect();
             accounts.insert(
                 token,
-                json!({"end_users": users, "responses": resp, "declines": decl}),
+                json!({"end_users": users, "responses": resp, "declines": decl, "email_surveys": surveys}),
             );
         }
         json!({"now": now, "accounts": accounts})

@@ -10,7 +10,7 @@
 //! - `GET /_sandbox/requests[?route=MATCHER&path=EXACT&since=SEQ]`: array of
 //!   [`RecordedRequest`] in `seq` order;
 //! - `GET /_sandbox/counters`: `{"total":n,"routes":{"end_users.create":n}}`;
-//! - `GET /_sandbox/state`: `{"now":unix,"accounts":{TOKEN:{"end_users":[…],"responses":[…],"declines":[…]}}}`;
+//! - `GET /_sandbox/state`: `{"now":unix,"accounts":{TOKEN:{"end_users":[…],"responses":[…],"declines":[…],"email_surveys":[…]}}}`;
 //! - `POST /_sandbox/reset`, `POST /_sandbox/expire_tokens`: 204;
 //! - `GET|POST /_sandbox/faults`: list, or add one [`Fault`] or an array (204);
 //! - `GET|POST /_sandbox/config`: the [`SandboxConfig`], or apply a
@@ -38,6 +38,7 @@ mod config;
 mod control;
 mod declines;
 mod eligibility;
+mod email_survey;
 mod end_users;
 mod faults;
 mod listing;

@@ -92,6 +92,15 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value sent for exactly this key, in order (for `emails[]`).
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// The last non-empty value for this key (empty strings mean "absent").
     pub fn non_empty(&self, key: &str) -> Option<&str> {
         self.get(key).filter(|v| !v.is_empty())

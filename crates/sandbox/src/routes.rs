@@ -71,6 +71,8 @@ pub enum Route {
     DeclineUpdate(String),
     /// `DELETE /v1/end_users/{id}/declines/{did}`.
     DeclineDelete(String, String),
+    /// `POST /v1/email_survey`.
+    EmailSurveyCreate,
 }
 
 impl Route {
@@ -99,6 +101,7 @@ impl Route {
             Self::DeclineCreate(_) => "declines.create",
             Self::DeclineUpdate(_) => "declines.update",
             Self::DeclineDelete(..) => "declines.delete",
+            Self::EmailSurveyCreate => "email_survey.create",
         }
     }
 
@@ -170,6 +173,7 @@ fn rest_route(method: &str, segs: &[&str]) -> Option<Route> {
         ("POST", ["end_users", id, "declines"]) => Route::DeclineCreate(s(id)),
         ("PUT", ["declines", did]) => Route::DeclineUpdate(s(did)),
         ("DELETE", ["end_users", id, "declines", did]) => Route::DeclineDelete(s(id), s(did)),
+        ("POST", ["email_survey"]) => Route::EmailSurveyCreate,
         _ => return None,
     };
     Some(route)
@@ -236,6 +240,16 @@ mod tests {
         let b = resolve(&Method::POST, "/api/v1/end_users/7/responses");
         assert_eq!(a, Some(Route::ResponseCreate("7".into())));
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn email_survey_resolves_under_both_prefixes_and_needs_a_token() {
+        let a = resolve(&Method::POST, "/v1/email_survey");
+        assert_eq!(a, Some(Route::EmailSurveyCreate));
+        assert_eq!(a, resolve(&Method::POST, "/api/v1/email_survey"));
+        assert_eq!(resolve(&Method::GET, "/v1/email_survey"), None);
+        assert_eq!(Route::EmailSurveyCreate.name(), "email_survey.create");
+        assert!(Route::EmailSurveyCreate.needs_token());
     }
 
     #[test]

@@ -166,6 +166,34 @@ pub struct Decline {
     pub params: Map<String, Value>,
 }
 
+/// One e-mail survey scheduled by `POST /v1/email_survey`, kept so tests can
+/// see what a client asked InMoment to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailSurvey {
+    /// The end user surveyed (found or created).
+    pub end_user_id: u64,
+    /// Address as sent.
+    pub email: String,
+    /// `external_ids[]` entry at the same position, if any.
+    pub external_id: Option<String>,
+    /// `end_user[properties][k]` sent with the call.
+    pub properties: Map<String, Value>,
+    /// `survey_settings[...]` sent with the call, by raw bracket key.
+    pub survey_settings: Map<String, Value>,
+    /// Subject override.
+    pub subject: Option<String>,
+    /// Intro override.
+    pub intro: Option<String>,
+    /// Days to wait before sending.
+    pub delay: Option<i64>,
+    /// Whether the eligibility check was overridden.
+    pub survey_immediately: bool,
+    /// When the call arrived, on the sandbox clock.
+    pub created_at: i64,
+    /// When the survey goes out, on the sandbox clock.
+    pub send_at: i64,
+}
+
 /// Records of one account, with lookup indexes.
 #[derive(Debug, Default)]
 pub struct AccountData {
@@ -175,6 +203,8 @@ pub struct AccountData {
     pub responses: BTreeMap<u64, Response>,
     /// Declines by id.
     pub declines: BTreeMap<u64, Decline>,
+    /// E-mail surveys in arrival order.
+    pub surveys: Vec<EmailSurvey>,
     by_email: HashMap<String, u64>,
     by_external_id: HashMap<String, BTreeSet<u64>>,
 }
