@@ -170,6 +170,10 @@ pub struct EligibilityRules {
     pub registered_events: Option<Vec<String>>,
     /// Share of end users sampled in, 0.0–1.0, decided by a stable hash.
     pub sampling_rate: f64,
+    /// When set, only these end users (by e-mail, case-insensitive, external
+    /// id or phone number) can be eligible, so a test can pick who is
+    /// surveyed without relying on the sampling hash.
+    pub eligible_users: Option<Vec<String>>,
 }
 
 impl Default for EligibilityRules {
@@ -177,6 +181,7 @@ impl Default for EligibilityRules {
         Self {
             registered_events: None,
             sampling_rate: 1.0,
+            eligible_users: None,
         }
     }
 }

@@ -11,10 +11,17 @@ use crate::state::World;
 
 /// `GET /eligible.json`; also returns the account the call was for.
 ///
-/// Rules, in order: unknown account → not eligible with `error`;
-/// `survey_immediately=true` → eligible; an `event_name` outside the
-/// configured registered events → not eligible; else eligible when the
-/// stable hash of account + end-user identity falls under the sampling rate.
+/// Rules, in order (the first that applies decides):
+/// 1. unknown account → not eligible with `error`;
+/// 2. `survey_immediately=true` → eligible (documented as overriding the
+///    eligibility check, so it also beats the two lists below);
+/// 3. `eligible_users` set and none of the request's `email`, `external_id`
+///    or `phone_number` listed → not eligible (`user_not_eligible`);
+/// 4. an `event_name` outside the configured registered events → not
+///    eligible (`event_not_registered`);
+/// 5. else eligible when the stable hash of account + end-user identity falls
+///    under the sampling rate (so a listed user with the default rate 1.0 is
+///    always eligible).
 pub fn check(world: &mut World, params: &Params) -> (Reply, Option<String>) {
     let token = params.non_empty("account_token").unwrap_or("");
     let Some(account) = world.config.account(token).cloned() else {
@@ -34,6 +41,12 @@ pub fn check(world: &mut World, params: &Params) -> (Reply, Option<String>) {
             true,
             "survey_immediately",
             "survey_immediately forces a survey".to_owned(),
+        )
+    } else if !user_listed(params, rules.eligible_users.as_deref()) {
+        (
+            false,
+            "user_not_eligible",
+            "end user is not in eligible_users".to_owned(),
         )
     } else if let (Some(e), Some(list)) = (event, &rules.registered_events) {
         if list.iter().any(|r| r == e) {
@@ -109,6 +122,21 @@ fn identity(params: &Params) -> &str {
         .or_else(|| params.non_empty("external_id"))
         .or_else(|| params.non_empty("phone_number"))
         .unwrap_or("")
+}
+
+/// Whether the request names an end user of `eligible_users` (`None`: everyone).
+fn user_listed(params: &Params, listed: Option<&[String]>) -> bool {
+    let Some(listed) = listed else {
+        return true;
+    };
+    let email = params.non_empty("email").filter(|e| *e != "Unknown");
+    let others = [
+        params.non_empty("external_id"),
+        params.non_empty("phone_number"),
+    ];
+    listed.iter().any(|who| {
+        email.is_some_and(|e| e.eq_ignore_ascii_case(who)) || others.contains(&Some(who.as_str()))
+    })
 }
 
 fn sampled(account: &str, identity: &str, rate: f64) -> (bool, &'static str, String) {

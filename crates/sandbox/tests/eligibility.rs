@@ -57,6 +57,7 @@ async fn unregistered_event_is_not_eligible() {
     let env = Env::with(config(EligibilityRules {
         registered_events: Some(vec!["purchase".into()]),
         sampling_rate: 1.0,
+        eligible_users: None,
     }))
     .await;
     let yes = env
@@ -76,6 +77,7 @@ async fn registered_events_json_returns_the_configured_list() {
     let env = Env::with(config(EligibilityRules {
         registered_events: Some(vec!["purchase".into(), "Signed Up".into()]),
         sampling_rate: 1.0,
+        eligible_users: None,
     }))
     .await;
     let get = |token: &str| {
@@ -96,6 +98,7 @@ async fn sampling_is_deterministic_per_end_user() {
     let env = Env::with(config(EligibilityRules {
         registered_events: None,
         sampling_rate: 0.5,
+        eligible_users: None,
     }))
     .await;
     let mut first = Vec::new();
@@ -119,6 +122,7 @@ async fn sampling_rate_zero_excludes_everyone_unless_survey_immediately() {
     let env = Env::with(config(EligibilityRules {
         registered_events: Some(vec![]),
         sampling_rate: 0.0,
+        eligible_users: None,
     }))
     .await;
     let no = env
@@ -156,4 +160,73 @@ async fn mobile_and_web_parameter_names_are_recorded() {
     ] {
         assert_eq!(logged.params[k], v, "{k}");
     }
+}
+
+#[tokio::test]
+async fn eligible_users_decide_who_is_eligible_by_email_or_external_id() {
+    let env = Env::with(config(EligibilityRules {
+        eligible_users: Some(vec!["Yes@X.io".into(), "ext-7".into()]),
+        ..EligibilityRules::default()
+    }))
+    .await;
+    let base = "account_token=NPS-ru1e5000";
+    let by_email = env.eligible(&format!("{base}&email=yes@x.io")).await;
+    assert_eq!(by_email["eligible"], true);
+    assert_eq!(by_email["details"]["code"], "sampled_in");
+    let by_ext = env
+        .eligible(&format!("{base}&email=Unknown&external_id=ext-7"))
+        .await;
+    assert_eq!(by_ext["eligible"], true);
+    let other = env.eligible(&format!("{base}&email=no@x.io")).await;
+    assert_eq!(other["eligible"], false);
+    assert_eq!(other["details"]["code"], "user_not_eligible");
+    assert!(other["settings"].get("client_id").is_none());
+    let nobody = env.eligible(base).await;
+    assert_eq!(nobody["eligible"], false);
+    let forced = env
+        .eligible(&format!("{base}&email=no@x.io&survey_immediately=true"))
+        .await;
+    assert_eq!(forced["eligible"], true);
+}
+
+#[tokio::test]
+async fn listed_user_still_needs_a_registered_event() {
+    let env = Env::with(config(EligibilityRules {
+        registered_events: Some(vec!["purchase".into()]),
+        eligible_users: Some(vec!["yes@x.io".into()]),
+        sampling_rate: 1.0,
+    }))
+    .await;
+    let base = "account_token=NPS-ru1e5000&email=yes@x.io";
+    let yes = env.eligible(&format!("{base}&event_name=purchase")).await;
+    assert_eq!(yes["eligible"], true);
+    let no = env.eligible(&format!("{base}&event_name=signup")).await;
+    assert_eq!(no["eligible"], false);
+    assert_eq!(no["details"]["code"], "event_not_registered");
+}
+
+#[tokio::test]
+async fn eligible_users_can_be_set_at_run_time_over_http() {
+    let env = Env::start().await;
+    let patch = json!({"accounts": [{
+        "account_token": DEMO,
+        "client_id": "demo-client-id",
+        "eligibility": {"eligible_users": ["ext-1"]}
+    }]});
+    let r = env
+        .http
+        .post(env.url("/_sandbox/config"))
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let yes = env
+        .eligible(&format!("account_token={DEMO}&external_id=ext-1"))
+        .await;
+    assert_eq!(yes["eligible"], true);
+    let no = env
+        .eligible(&format!("account_token={DEMO}&external_id=ext-2"))
+        .await;
+    assert_eq!(no["eligible"], false);
 }
