@@ -180,12 +180,52 @@ impl Endpoints {
         let path = format!("/end_users/{id}/declines");
         self.rest(Method::Post, &path, Some(form_encode(fields.iter())))
     }
+
+    /// `POST /email_survey`: `emails[]`, `external_ids[]` (same order), then `fields`.
+    pub fn email_survey(
+        &self,
+        emails: &[String],
+        external_ids: &[String],
+        fields: &Params,
+    ) -> WireRequest {
+        let lists = emails
+            .iter()
+            .map(|email| ("emails[]", email.as_str()))
+            .chain(
+                external_ids
+                    .iter()
+                    .map(|id| ("external_ids[]", id.as_str())),
+            );
+        let body = form_encode(lists.chain(fields.iter()));
+        self.rest(Method::Post, "/email_survey", Some(body))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use inmoment_core::AccountToken;
+
+    #[test]
+    fn an_email_survey_is_a_form_post_with_the_lists_first() {
+        let mut fields = Params::new();
+        fields.push("delay", "2");
+        fields.push("end_user[properties][plan]", "pro");
+        let request = endpoints().email_survey(
+            &["ann@example.com".into(), "bo@example.com".into()],
+            &["u-1".into(), "u-2".into()],
+            &fields,
+        );
+        assert_eq!(request.url, "http://127.0.0.1:8/api/v1/email_survey");
+        assert!(request.bearer);
+        assert_eq!(
+            request.body.as_deref(),
+            Some(
+                "emails%5B%5D=ann%40example.com&emails%5B%5D=bo%40example.com&external_ids%5B%5D=u-1\
+                 &external_ids%5B%5D=u-2&delay=2&end_user%5Bproperties%5D%5Bplan%5D=pro"
+            )
+        );
+    }
 
     fn endpoints() -> Endpoints {
         let config = ClientConfig::for_token(&AccountToken::parse("NPS-d3m0d3m0").unwrap())

@@ -170,6 +170,16 @@ impl Shared {
                 let (id, status) = directory.write_for(&mut x, &who, build).await?;
                 Ok(delivered(status, None, Some(id)))
             }
+            InMomentCall::EmailSurvey {
+                emails,
+                external_ids,
+                fields,
+                ..
+            } => {
+                let request = self.endpoints.email_survey(emails, external_ids, fields);
+                let answer = x.send(&request).await?.checked()?;
+                Ok(delivered(answer.status, None, None))
+            }
         }
     }
 }

@@ -281,6 +281,58 @@ keys! {
             example: "false",
             show: Show::Source(|s| Some(Value::Boolean(s.source.settings.skip_repeated_pages))),
         }
+        /// `email`: survey a user by email when InMoment finds them eligible after a track
+        /// event (events sent from servers have no browser to show a survey); `none`: off.
+        survey_channel: String {
+            kind: Kind::Choice(&["none", "email"]),
+            default: Some("none"),
+            example: r#""email""#,
+            show: Show::Source(|s| text(if s.source.settings.email_survey.enabled { "email" } else { "none" })),
+        }
+        /// Comma-separated track event names that may lead to an email survey (exact
+        /// names); unset: every eligible answer.
+        survey_events: String {
+            kind: Kind::List,
+            default: None,
+            example: r#""Invoice Paid,Ticket Closed""#,
+            show: Show::Source(|s| list(s.source.settings.email_survey.events.iter().map(String::as_str))),
+        }
+        /// Days InMoment waits before sending an email survey (1-31); unset: its default.
+        survey_delay_days: String {
+            kind: Kind::Number { min: 1 },
+            default: None,
+            example: "3",
+            show: Show::Source(|s| s.source.settings.email_survey.delay_days.and_then(int)),
+        }
+        /// Send email surveys at once (true or false); survey_delay_days is then ignored.
+        survey_immediately: String {
+            kind: Kind::Bool,
+            default: Some("false"),
+            example: "true",
+            show: Show::Source(|s| Some(Value::Boolean(s.source.settings.email_survey.immediately))),
+        }
+        /// Subject of the survey email; unset: InMoment's.
+        survey_subject: String {
+            kind: Kind::Text,
+            default: None,
+            example: r#""How are we doing?""#,
+            show: Show::Source(|s| s.source.settings.email_survey.subject.as_deref().and_then(text)),
+        }
+        /// First line of the survey email; unset: InMoment's.
+        survey_intro: String {
+            kind: Kind::Text,
+            default: None,
+            example: r#""Thanks for paying your invoice.""#,
+            show: Show::Source(|s| s.source.settings.email_survey.intro.as_deref().and_then(text)),
+        }
+        /// A user is surveyed by email at most once in this many days (0: no limit beyond
+        /// InMoment's own throttling).
+        survey_min_interval_days: String {
+            kind: Kind::Number { min: 0 },
+            default: Some("30"),
+            example: "90",
+            show: Show::Source(|s| int(s.source.settings.email_survey.min_interval_days)),
+        }
         // Delivery to InMoment.
         /// InMoment eligibility base URL override.
         eligibility_url: String {

@@ -29,6 +29,7 @@ mod keys;
 mod layering;
 mod redaction;
 mod sources;
+mod survey;
 mod validation;
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use inmoment_core::{AccountToken, ClientId, Settings, SettingsError};
 use crate::keys::{key, Key};
 use crate::layering::{Purpose, Values};
 use crate::redaction::Secret;
+use crate::survey::email_survey;
 use crate::{Config, ConfigError};
 
 /// The name of the source that `write_keys` map to.
@@ -15,12 +16,19 @@ pub const DEFAULT_SOURCE_NAME: &str = "default";
 
 /// The keys of a `[[sources]]` table besides `name` and `write_key`; each is also a
 /// top-level key, its fallback.
-const SOURCE_KEYS: [Key; 5] = [
+const SOURCE_KEYS: [Key; 12] = [
     key::account_token,
     key::client_id,
     key::client_secret,
     key::response_event,
     key::decline_event,
+    key::survey_channel,
+    key::survey_events,
+    key::survey_delay_days,
+    key::survey_immediately,
+    key::survey_subject,
+    key::survey_intro,
+    key::survey_min_interval_days,
 ];
 
 /// One configured source: a write key's label (safe to log; the key itself never is) and
@@ -133,6 +141,10 @@ impl Values {
             }
         }
         settings.skip_repeated_pages = self.boolean(&key::skip_repeated_pages)?;
+        settings.email_survey = email_survey(
+            |key| self.text(key),
+            |key, message| self.invalid(key, message),
+        )?;
         Ok(settings)
     }
 
@@ -191,6 +203,13 @@ impl Values {
             settings.decline_event = name.to_string();
         }
         settings.skip_repeated_pages = self.boolean(&key::skip_repeated_pages)?;
+        settings.email_survey = email_survey(
+            |key| match text.get(key.name) {
+                Some(value) => Some(value.as_str()).filter(|v| !v.is_empty()),
+                None => self.text(key),
+            },
+            |key, message| err(key.name, message),
+        )?;
         Ok(SourceConfig {
             source: Source { name, settings },
             write_keys: vec![Secret::new(write_key)],

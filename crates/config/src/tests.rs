@@ -130,6 +130,37 @@ fn skip_repeated_pages_defaults_on_and_reaches_every_source() {
     );
 }
 
+#[test]
+fn email_surveys_are_off_by_default_and_set_per_source() {
+    let config = Config::load(None, &no_env, &flags("k1", "NPS-4aeb53c1")).unwrap();
+    assert!(!config.sources[0].source.settings.email_survey.enabled);
+
+    let text = "survey_channel = \"email\"\nsurvey_events = \"Invoice Paid, Ticket Closed\"\n\
+                survey_delay_days = 3\n\
+                [[sources]]\nname = \"quiet\"\nwrite_key = \"wk-quiet\"\naccount_token = \"NPS-4aeb53c1\"\n\
+                survey_channel = \"none\"\n\
+                [[sources]]\nname = \"eu\"\nwrite_key = \"wk-eu\"\naccount_token = \"NPS-4aeb53c1\"\n\
+                survey_events = \"Renewed\"\nsurvey_min_interval_days = \"7\"\n";
+    let (_dir, path) = file("surveys.toml", text);
+    let config = Config::load(Some(&path), &no_env, &flags("k1", "NPS-4aeb53c1")).unwrap();
+    let survey = |name: &str| config.source(name).unwrap().source.settings.email_survey.clone();
+    let default = survey("default");
+    assert!(default.enabled);
+    assert_eq!(default.events, ["Invoice Paid", "Ticket Closed"]);
+    assert_eq!((default.delay_days, default.min_interval_days), (Some(3), 30));
+    assert!(!survey("quiet").enabled, "a source turns the top-level channel off");
+    let eu = survey("eu");
+    assert!(eu.enabled, "a source falls back to the top-level channel");
+    assert_eq!((eu.events.as_slice(), eu.min_interval_days), (&["Renewed".to_string()][..], 7));
+
+    let env = |name: &str| (name == "INMOMENT_SURVEY_DELAY_DAYS").then(|| "40".into());
+    let err = Config::load(None, &env, &flags("k1", "NPS-4aeb53c1")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "survey_delay_days (INMOMENT_SURVEY_DELAY_DAYS): expected a whole number of days from 1 to 31, got `40` (set by INMOMENT_SURVEY_DELAY_DAYS)"
+    );
+}
+
 // The tests below check that each key's one definition (keys.rs) reaches everything.
 
 /// The only setting of the baseline: an account, so `send`'s configuration loads.

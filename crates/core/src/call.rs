@@ -300,6 +300,19 @@ pub enum InMomentCall {
         end_user: EndUserRef,
         fields: Params,
     },
+    /// Survey users by email (`POST /v1/email_survey`) after InMoment found them eligible
+    /// and their source asks for email surveys: `emails[]`, `external_ids[]` (same order),
+    /// and `fields` (`subject`, `intro`, `delay` or `survey_immediately`,
+    /// `end_user[properties][<key>]`). One user per event; delivery may send several
+    /// users' surveys with the same fields in one request.
+    EmailSurvey {
+        #[serde(rename = "messageId")]
+        message_id: String,
+        emails: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        external_ids: Vec<String>,
+        fields: Params,
+    },
 }
 
 /// A stored call read back in one pass. Serde reads an internally tagged enum twice (into
@@ -313,6 +326,8 @@ struct FlatCall {
     request: Option<HttpRequest>,
     end_user: Option<EndUserRef>,
     fields: Option<Params>,
+    emails: Option<Vec<String>>,
+    external_ids: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -322,6 +337,7 @@ enum CallKind {
     UpsertEndUser,
     CreateResponse,
     CreateDecline,
+    EmailSurvey,
 }
 
 impl TryFrom<FlatCall> for InMomentCall {
@@ -350,6 +366,12 @@ impl TryFrom<FlatCall> for InMomentCall {
                 end_user: required(flat.end_user, kind, "end_user")?,
                 fields: required(flat.fields, kind, "fields")?,
             },
+            CallKind::EmailSurvey => InMomentCall::EmailSurvey {
+                message_id,
+                emails: required(flat.emails, kind, "emails")?,
+                external_ids: flat.external_ids.unwrap_or_default(),
+                fields: required(flat.fields, kind, "fields")?,
+            },
         })
     }
 }
@@ -365,7 +387,8 @@ impl InMomentCall {
             InMomentCall::EligibilityCheck { message_id, .. }
             | InMomentCall::UpsertEndUser { message_id, .. }
             | InMomentCall::CreateResponse { message_id, .. }
-            | InMomentCall::CreateDecline { message_id, .. } => message_id,
+            | InMomentCall::CreateDecline { message_id, .. }
+            | InMomentCall::EmailSurvey { message_id, .. } => message_id,
         }
     }
 
@@ -376,6 +399,7 @@ impl InMomentCall {
             InMomentCall::UpsertEndUser { .. } => "upsert_end_user",
             InMomentCall::CreateResponse { .. } => "create_response",
             InMomentCall::CreateDecline { .. } => "create_decline",
+            InMomentCall::EmailSurvey { .. } => "email_survey",
         }
     }
 

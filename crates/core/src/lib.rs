@@ -7,6 +7,7 @@ pub mod call;
 pub mod custom_fields;
 pub mod dispatch;
 pub mod eligibility;
+pub mod email_survey;
 pub mod end_user;
 pub mod error;
 pub mod event;
@@ -23,6 +24,7 @@ pub mod timestamp;
 
 pub use call::{EndUserRef, Host, HttpRequest, InMomentCall, Method, Params};
 pub use dispatch::{map_event, map_event_owned, MappedEvent, SkipReason};
+pub use email_survey::{EmailSurveySettings, SurveyDecision, SurveySkip};
 pub use error::{MappingError, Warning};
 pub use event::{Context, Event, EventType, Payload};
 pub use handler::{EventHandler, HandlerOutput};

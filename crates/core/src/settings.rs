@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use crate::email_survey::EmailSurveySettings;
+
 /// A bad setting; the message names the setting and shows the expected shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
@@ -149,6 +151,9 @@ pub struct Settings {
     /// eligibility call counted against InMoment's rate limit.
     #[serde(default = "default_skip_repeated_pages")]
     pub skip_repeated_pages: bool,
+    /// Email surveys after an eligible answer (off by default).
+    #[serde(default)]
+    pub email_survey: EmailSurveySettings,
 }
 
 fn default_response_event() -> String {
@@ -171,6 +176,7 @@ impl Settings {
             response_event: default_response_event(),
             decline_event: default_decline_event(),
             skip_repeated_pages: default_skip_repeated_pages(),
+            email_survey: EmailSurveySettings::default(),
         }
     }
 }

@@ -36,6 +36,10 @@ pub struct UserState {
     /// need not make another.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub end_user_synced: bool,
+    /// When delivery last decided to survey this user by email (unix seconds), so a
+    /// retried or replayed event, or another node, does not survey them again too soon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_email_survey_at: Option<i64>,
     /// Survey settings a handler keeps for the user beyond the fields above, by name (group
     /// keeps `group_info`). They persist until that handler replaces them, appear in every
     /// later survey settings view, and are sent with every later eligibility check
