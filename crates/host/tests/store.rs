@@ -95,7 +95,7 @@ async fn deliver_all(store: &Arc<Store>, capture: &Arc<Capture>) {
         config.sources.insert(name.into(), source(name).settings);
     }
     assert!(
-        engine_support::deliver_all(store, capture.clone(), config).await,
+        engine_support::deliver_all(store.clone(), capture.clone(), config).await,
         "delivery did not finish"
     );
 }
