@@ -358,10 +358,10 @@ macro_rules! both_backends {
     ($(
         $(#[doc = $doc:expr])*
         #[tokio::test $(($($args:tt)*))?]
-        async fn $name:ident($backend:ident: Backend) $body:block
+        async fn $name:ident($backend:ident: $backend_type:ty) $body:block
     )*) => {$(
         $(#[doc = $doc])*
-        async fn $name($backend: $crate::journal_support::Backend) $body
+        async fn $name($backend: $backend_type) $body
 
         mod $name {
             #[tokio::test $(($($args)*))?]
