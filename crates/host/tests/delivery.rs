@@ -1,5 +1,8 @@
 //! The delivery engine against a scripted fake sender and the real store, each test run
-//! on both backends: the embedded SQLite `Store` and the PostgreSQL `PgStore`.
+//! on both backends (`name::sqlite`, `name::postgres`): the embedded SQLite `Store` and
+//! the PostgreSQL `PgStore` (on the server `cargo xtask prepare` starts). State is read
+//! through `journal_support`: rows are counted in the database, as `Journal::pending` on
+//! PostgreSQL is a count refreshed each second.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
 
@@ -383,9 +386,13 @@ both_backends! {
         let fake = Arc::new(Scripted::default());
         fake.down.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut config = config();
+        // Pauses long against a settlement's commit on either backend (tens of ms on a
+        // busy PostgreSQL): new users start only when a pause ends, so with shorter ones
+        // a slow commit lets several rounds start per settlement and the bound below
+        // measures the machine, not the engine.
         config.backoff = Backoff {
-            base: Duration::from_millis(20),
-            cap: Duration::from_millis(40),
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(200),
             max_elapsed: Duration::from_secs(60),
         };
         let mut running = journal.spawn(fake.clone(), config);

@@ -351,9 +351,10 @@ impl TestJournal {
 }
 
 /// Writes each test once and runs it on both backends: `async fn name(backend: Backend)`
-/// becomes the tests `name::sqlite` and `name::postgres`. The `#[tokio::test]` attribute
-/// (with its arguments) is given once before the function. Declare the module with
-/// `#[macro_use]` before the tests.
+/// becomes the tests `name::sqlite` and `name::postgres` (a module per test, as
+/// `macro_rules!` cannot make `name_sqlite`; `cargo test ::postgres` runs one backend).
+/// The `#[tokio::test]` attribute (with its arguments) is given once before the
+/// function. Declare the module with `#[macro_use]` before the tests.
 macro_rules! both_backends {
     ($(
         $(#[doc = $doc:expr])*
