@@ -1,4 +1,8 @@
-//! The delivery engine against a scripted fake sender and the real store.
+//! The delivery engine against a scripted fake sender and the real store, each test run
+//! on both backends (`name::sqlite`, `name::postgres`): the embedded SQLite `Store` and
+//! the PostgreSQL `PgStore` (on the server `cargo xtask prepare` starts). State is read
+//! through `journal_support`: rows are counted in the database, as `Journal::pending` on
+//! PostgreSQL is a count refreshed each second.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
 
@@ -9,12 +13,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
 use inmoment_delivery::{Attempt, Backoff, Deliver, DeliveryConfig};
-use inmoment_host::linked::registry;
-use inmoment_store::accept::{Acceptor, Source};
-use inmoment_store::{Admin, PendingRow, Selection, Store, StoreConfig};
-use inmoment_testkit::TempDir;
+use inmoment_store::accept::Source;
+use inmoment_store::PendingRow;
 
 mod engine_support;
+#[macro_use]
+mod journal_support;
+
+use journal_support::{Backend, TestJournal};
 
 use serde_json::json;
 
@@ -159,33 +165,378 @@ fn track(id: &str, user: &str) -> Event {
     .unwrap()
 }
 
-async fn accept(store: &Store, events: Vec<Event>) {
-    store.accept(&source(), events).await.unwrap();
+async fn accept(journal: &TestJournal, events: Vec<Event>) {
+    journal.accept(&source(), events).await.unwrap();
 }
 
-/// Runs the engine until the store has no pending events (or 10 s pass), then stops it.
-async fn deliver_all(store: Arc<Store>, fake: Arc<Scripted>, config: DeliveryConfig) {
-    engine_support::deliver_all(&store, fake, config).await;
+/// Runs the engine until the journal has no pending events (or 10 s pass), then stops it.
+async fn deliver_all(journal: &TestJournal, fake: Arc<Scripted>, config: DeliveryConfig) {
+    journal.deliver_all(fake, config).await;
 }
 
-fn open(dir: &TempDir) -> Arc<Store> {
-    Arc::new(Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap())
+/// ann's oldest pending row.
+async fn ann_head(journal: &TestJournal) -> PendingRow {
+    journal.head_of("web", "ann").await.unwrap()
 }
 
 /// Bounds of the rows held in memory that take each path: none held (every later row is
 /// read again), some held then read, all held.
 const HELD_BOUNDS: [usize; 3] = [0, 3, 16_384];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_call_is_delivered_once_in_per_user_order() {
-    for held in HELD_BOUNDS {
-        every_call_is_delivered_once_in_per_user_order_holding(held).await;
+both_backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_call_is_delivered_once_in_per_user_order(backend: Backend) {
+        for held in HELD_BOUNDS {
+            every_call_is_delivered_once_in_per_user_order_holding(backend, held).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_user_waiting_for_a_retry_gets_the_calls_the_scan_skipped_in_order(backend: Backend) {
+        for held in HELD_BOUNDS {
+            a_user_waiting_for_a_retry_gets_the_skipped_calls_holding(backend, held).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retryable_failure_is_retried_until_delivered(backend: Backend) {
+        let journal = backend.open("delivery-retried").await;
+        accept(&journal, vec![track("m1", "ann"), track("m2", "ann")]).await;
+        let fake = Arc::new(Scripted::with(&[("m1", vec![retry(None), retry(None)])]));
+        deliver_all(&journal, fake.clone(), config()).await;
+        assert_eq!(fake.attempts("m1").len(), 3);
+        assert_eq!(fake.order(), ["m1", "m1", "m1", "m2"]);
+        assert_eq!(journal.pending_rows().await, 0);
+        assert!(journal.dead_letters(10).await.is_empty());
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_becomes_a_dead_letter_and_the_user_moves_on(backend: Backend) {
+        let journal = backend.open("delivery-permanent").await;
+        accept(&journal, vec![track("m1", "ann"), track("m2", "ann")]).await;
+        let bad = Attempt::Permanent {
+            status: Some(400),
+            reason: "HTTP 400: {\"error\":\"bad\"}".into(),
+        };
+        let fake = Arc::new(Scripted::with(&[("m1", vec![bad])]));
+        deliver_all(&journal, fake.clone(), config()).await;
+        assert_eq!(fake.order(), ["m1", "m2"]);
+        let dead = journal.dead_letters(10).await;
+        assert_eq!(dead.len(), 1);
+        assert_eq!(
+            (
+                dead[0].message_id.as_str(),
+                dead[0].status,
+                dead[0].attempts
+            ),
+            ("m1", Some(400), 1)
+        );
+        assert!(dead[0].reason.contains("HTTP 400"));
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_honoured(backend: Backend) {
+        let journal = backend.open("delivery-retry-after").await;
+        accept(&journal, vec![track("m1", "ann")]).await;
+        let fake = Arc::new(Scripted::with(&[(
+            "m1",
+            vec![retry(Some(Duration::from_millis(150)))],
+        )]));
+        deliver_all(&journal, fake.clone(), config()).await;
+        let times = fake.attempts("m1");
+        assert_eq!(times.len(), 2);
+        assert!(
+            times[1] - times[0] >= Duration::from_millis(150),
+            "{:?}",
+            times[1] - times[0]
+        );
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn retries_stop_after_max_elapsed_with_a_dead_letter_saying_why(backend: Backend) {
+        let journal = backend.open("delivery-max-elapsed").await;
+        accept(&journal, vec![track("m1", "ann")]).await;
+        let fake = Arc::new(Scripted::with(&[("m1", vec![retry(None); 1000])]));
+        let mut config = config();
+        // Counted from acceptance: long enough that the first attempt, which on
+        // PostgreSQL may wait for a poll or for other tests' transactions to end, comes
+        // well within it, and a retry (at most 5 ms later) too.
+        config.backoff.max_elapsed = Duration::from_millis(300);
+        deliver_all(&journal, fake.clone(), config).await;
+        let dead = journal.dead_letters(10).await;
+        assert_eq!(dead.len(), 1);
+        assert!(
+            dead[0].reason.starts_with("gave up after"),
+            "{}",
+            dead[0].reason
+        );
+        assert!(fake.attempts("m1").len() >= 2);
+        journal.close().await;
+    }
+
+    /// The pause before a retry is kept in the store: after a restart the engine waits for
+    /// what remains of it instead of trying again at once.
+    #[tokio::test]
+    async fn a_restart_resumes_the_persisted_retry_schedule(backend: Backend) {
+        let pause = Duration::from_secs(3600);
+        let mut journal = backend.open("delivery-restart-schedule").await;
+        accept(&journal, vec![track("m1", "ann")]).await;
+        let fake = Arc::new(Scripted::with(&[("m1", vec![retry(Some(pause))])]));
+        let mut running = journal.spawn(fake.clone(), config());
+        running.wait_settlements(1).await;
+        let retried_at_ms = chrono::Utc::now().timestamp_millis();
+        running.stop().await;
+        assert_eq!(fake.attempts("m1").len(), 1);
+
+        // Right after the restart, before any delivery: the schedule survived it.
+        journal.reopen().await;
+        let head = ann_head(&journal).await;
+        assert_eq!(head.attempts, 1);
+        assert_eq!(journal.pending_rows().await, 1);
+        let scheduled = head.next_attempt_ms;
+        let remaining = scheduled - chrono::Utc::now().timestamp_millis();
+        let pause_ms = i64::try_from(pause.as_millis()).unwrap();
+        assert!(
+            scheduled >= retried_at_ms + pause_ms - 60_000 && remaining > pause_ms / 2,
+            "the persisted retry time must be about an hour ahead: {remaining} ms left"
+        );
+
+        // The restarted engine delivers another user's event accepted after ann's (so
+        // scanned after it) and leaves ann's until her time comes.
+        accept(&journal, vec![track("m2", "bob")]).await;
+        let fake = Arc::new(Scripted::default());
+        let mut running = journal.spawn(fake.clone(), config());
+        fake.wait_attempts("m2", 1).await;
+        running.wait_settlements(1).await;
+        running.stop().await;
+        assert_eq!(
+            fake.order(),
+            ["m2"],
+            "ann's retry must wait for the persisted time"
+        );
+        let head = ann_head(&journal).await;
+        assert_eq!((head.attempts, head.next_attempt_ms), (1, scheduled));
+        assert_eq!(journal.pending_rows().await, 1, "bob's event is delivered");
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_in_flight_attempts_finish_and_starts_nothing_new(backend: Backend) {
+        let journal = backend.open("delivery-shutdown").await;
+        accept(&journal, vec![track("m1", "ann"), track("m2", "ann")]).await;
+        let fake = Arc::new(Scripted {
+            delay: Duration::from_millis(100),
+            ..Scripted::default()
+        });
+        let running = journal.spawn(fake.clone(), config());
+        fake.wait_attempts("m1", 1).await;
+        running.stop().await;
+        assert_eq!(fake.order(), ["m1"]);
+        assert_eq!(
+            journal.pending_rows().await,
+            1,
+            "m1 settled, m2 left for the next start"
+        );
+        assert_eq!(ann_head(&journal).await.message_id, "m2");
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn replayed_dead_letters_are_delivered(backend: Backend) {
+        let journal = backend.open("delivery-replayed").await;
+        accept(&journal, vec![track("m1", "ann")]).await;
+        let bad = Attempt::Permanent {
+            status: Some(401),
+            reason: "check the token".into(),
+        };
+        deliver_all(
+            &journal,
+            Arc::new(Scripted::with(&[("m1", vec![bad])])),
+            config(),
+        )
+        .await;
+        assert_eq!(journal.dead_letters(10).await.len(), 1);
+
+        assert_eq!(journal.replay_all().await, 1);
+        let fake = Arc::new(Scripted::default());
+        let mut running = journal.spawn(fake.clone(), config());
+        fake.wait_attempts("m1", 1).await;
+        assert!(
+            journal.wait_empty(&mut running).await,
+            "the replayed call settles"
+        );
+        running.stop().await;
+        assert_eq!(fake.attempts("m1").len(), 1);
+        assert!(journal.dead_letters(10).await.is_empty());
+        journal.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back(
+        backend: Backend
+    ) {
+        let journal = backend.open("delivery-outage").await;
+        let events = (0..300)
+            .map(|i| track(&format!("m{i}"), &format!("user-{i}")))
+            .collect();
+        accept(&journal, events).await;
+        let fake = Arc::new(Scripted::default());
+        fake.down.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut config = config();
+        // Pauses long against a settlement's commit on either backend (tens of ms on a
+        // busy PostgreSQL): new users start only when a pause ends, so with shorter ones
+        // a slow commit lets several rounds start per settlement and the bound below
+        // measures the machine, not the engine.
+        config.backoff = Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(200),
+            max_elapsed: Duration::from_secs(60),
+        };
+        let mut running = journal.spawn(fake.clone(), config);
+        // Many rounds of failed attempts (each settled as a retry), however fast the machine.
+        running.wait_settlements(15).await;
+        let tried: std::collections::HashSet<String> = fake.order().into_iter().collect();
+        assert!(
+            tried.len() <= 24,
+            "an outage must not walk through every user: {} tried",
+            tried.len()
+        );
+
+        fake.down.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            journal.wait_empty(&mut running).await,
+            "all delivered once InMoment is back"
+        );
+        running.stop().await;
+        assert_eq!(journal.pending_rows().await, 0);
+        journal.close().await;
+    }
+
+    /// The journal keeps events, not calls: delivery maps them with the settings of the
+    /// time it delivers, so a settings fix reaches events accepted before it.
+    #[tokio::test]
+    async fn events_accepted_before_a_settings_change_are_mapped_with_the_new_settings(
+        backend: Backend
+    ) {
+        let journal = backend.open("delivery-settings-change").await;
+        let skipped = Event::from_value(
+            json!({"type":"track","messageId":"m1","userId":"ann","event":"Survey Skipped","context":{"traits":{"email":"ann@example.com"}}}),
+            None,
+        )
+        .unwrap();
+        accept(&journal, vec![skipped]).await;
+        let mut config = config();
+        let mut fixed = source().settings;
+        fixed.decline_event = "Survey Skipped".into();
+        fixed.client_id = Some(inmoment_core::ClientId::parse("demo-client-id").unwrap());
+        config.sources.insert("web".into(), fixed);
+        let fake = Arc::new(Scripted::default());
+        deliver_all(&journal, fake.clone(), config).await;
+        assert_eq!(
+            fake.kinds(),
+            ["upsert_end_user", "eligibility_check", "create_decline"]
+        );
+        journal.close().await;
+    }
+
+    /// A restart between an event's calls sends only the ones not yet settled.
+    #[tokio::test]
+    async fn a_restart_between_an_events_calls_resumes_after_the_settled_ones(backend: Backend) {
+        let mut settings = source().settings;
+        settings.client_id = Some(inmoment_core::ClientId::parse("demo-client-id").unwrap());
+        let mut config = config();
+        config.sources.insert("web".into(), settings.clone());
+        let mut journal = backend.open("delivery-restart-calls").await;
+        let identify = Event::from_value(
+            json!({"type":"identify","messageId":"m1","userId":"ann","traits":{"email":"ann@example.com"}}),
+            None,
+        )
+        .unwrap();
+        let with_client = Source {
+            name: "web".into(),
+            settings: settings.clone(),
+        };
+        journal.accept(&with_client, vec![identify]).await.unwrap();
+        // The upsert is delivered, the eligibility check must wait a long while.
+        let fake = Arc::new(Scripted::with(&[(
+            "m1",
+            vec![
+                Attempt::Delivered {
+                    status: 200,
+                    eligible: None,
+                },
+                retry(Some(Duration::from_secs(3600))),
+            ],
+        )]));
+        let mut running = journal.spawn(fake.clone(), config.clone());
+        // Two settlements: the delivered upsert, then the check's retry.
+        running.wait_settlements(2).await;
+        running.stop().await;
+        assert_eq!(fake.kinds(), ["upsert_end_user", "eligibility_check"]);
+        let head = ann_head(&journal).await;
+        assert_eq!((head.done_calls, head.attempts), (1, 1));
+
+        journal.reopen().await;
+        let admin_due_now = journal
+            .execute("UPDATE journal SET next_attempt_ms = 0")
+            .await;
+        assert_eq!(admin_due_now, 1);
+        let fake = Arc::new(Scripted::default());
+        deliver_all(&journal, fake.clone(), config).await;
+        assert_eq!(
+            fake.kinds(),
+            ["eligibility_check"],
+            "the upsert is not sent again"
+        );
+        assert_eq!(journal.pending_rows().await, 0);
+        journal.close().await;
+    }
+
+    /// An event whose source is no longer configured cannot be mapped: it is parked whole
+    /// (`unmapped`, with the reason), the user's later events go on, and once the source
+    /// is configured again a replay maps it afresh.
+    #[tokio::test]
+    async fn an_event_of_a_removed_source_is_parked_and_mapped_again_after_a_replay(
+        backend: Backend
+    ) {
+        let journal = backend.open("delivery-removed-source").await;
+        accept(&journal, vec![track("m1", "ann")]).await;
+        let mut without_source = config();
+        without_source.sources.clear();
+        let fake = Arc::new(Scripted::default());
+        deliver_all(&journal, fake.clone(), without_source).await;
+        assert!(fake.kinds().is_empty(), "nothing can be sent for it");
+        let dead = journal.dead_letters(10).await;
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].kind, "unmapped");
+        assert!(
+            dead[0].reason.contains("source `web` is not configured"),
+            "{}",
+            dead[0].reason
+        );
+        assert_eq!(dead[0].call["messageId"], "m1", "the event itself is kept");
+
+        assert_eq!(journal.replay_all().await, 1);
+        let head = ann_head(&journal).await;
+        assert_eq!(
+            head.kind, "event",
+            "replayed as an event, to be mapped again"
+        );
+        deliver_all(&journal, fake.clone(), config()).await;
+        assert_eq!(fake.kinds(), ["eligibility_check"]);
+        assert!(journal.dead_letters(10).await.is_empty());
+        journal.close().await;
     }
 }
 
-async fn every_call_is_delivered_once_in_per_user_order_holding(max_held_rows: usize) {
-    let dir = tempdir();
-    let store = open(&dir);
+async fn every_call_is_delivered_once_in_per_user_order_holding(
+    backend: Backend,
+    max_held_rows: usize,
+) {
+    let journal = backend.open("delivery-order").await;
     let mut events = Vec::new();
     for i in 0..200 {
         events.push(track(
@@ -193,7 +544,7 @@ async fn every_call_is_delivered_once_in_per_user_order_holding(max_held_rows: u
             &format!("user-{}", i % 7),
         ));
     }
-    accept(&store, events).await;
+    accept(&journal, events).await;
     let fake = Arc::new(Scripted {
         delay: Duration::from_millis(1),
         ..Scripted::default()
@@ -202,9 +553,9 @@ async fn every_call_is_delivered_once_in_per_user_order_holding(max_held_rows: u
         max_held_rows,
         ..config()
     };
-    deliver_all(store.clone(), fake.clone(), config).await;
+    deliver_all(&journal, fake.clone(), config).await;
 
-    assert_eq!(store.pending(), 0);
+    assert_eq!(journal.pending_rows().await, 0);
     let order = fake.order();
     assert_eq!(order.len(), 200, "holding {max_held_rows}");
     for user in 0..7 {
@@ -219,21 +570,17 @@ async fn every_call_is_delivered_once_in_per_user_order_holding(max_held_rows: u
             "user {user} out of order, holding {max_held_rows}"
         );
     }
+    journal.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_waiting_for_a_retry_gets_the_calls_the_scan_skipped_in_order() {
-    for held in HELD_BOUNDS {
-        a_user_waiting_for_a_retry_gets_the_skipped_calls_holding(held).await;
-    }
-}
-
-async fn a_user_waiting_for_a_retry_gets_the_skipped_calls_holding(max_held_rows: usize) {
+async fn a_user_waiting_for_a_retry_gets_the_skipped_calls_holding(
+    backend: Backend,
+    max_held_rows: usize,
+) {
     // ann's first call waits 30 ms for a retry while the scan, in small steps, passes all
     // of her later calls among 300 of other users: it must come back for them, in order,
     // whether they were held in memory or must be read again.
-    let dir = tempdir();
-    let store = open(&dir);
+    let journal = backend.open("delivery-skipped").await;
     let mut events = Vec::new();
     for i in 0..300 {
         if i % 6 == 0 {
@@ -242,7 +589,7 @@ async fn a_user_waiting_for_a_retry_gets_the_skipped_calls_holding(max_held_rows
             events.push(track(&format!("other-{i:03}"), &format!("user-{i}")));
         }
     }
-    accept(&store, events).await;
+    accept(&journal, events).await;
     let fake = Arc::new(Scripted::with(&[(
         "ann-000",
         vec![retry(Some(Duration::from_millis(30)))],
@@ -251,9 +598,9 @@ async fn a_user_waiting_for_a_retry_gets_the_skipped_calls_holding(max_held_rows
     config.scan_batch = 4;
     config.max_held_rows = max_held_rows;
     config.rescan_every = Duration::from_secs(60); // no rescan to fall back on
-    deliver_all(store.clone(), fake.clone(), config).await;
+    deliver_all(&journal, fake.clone(), config).await;
 
-    assert_eq!(store.pending(), 0);
+    assert_eq!(journal.pending_rows().await, 0);
     let ann: Vec<String> = fake
         .order()
         .into_iter()
@@ -267,345 +614,5 @@ async fn a_user_waiting_for_a_retry_gets_the_skipped_calls_holding(max_held_rows
         301,
         "every call once, ann-000 twice, holding {max_held_rows}"
     );
-}
-
-#[tokio::test]
-async fn a_retryable_failure_is_retried_until_delivered() {
-    let dir = tempdir();
-    let store = open(&dir);
-    accept(&store, vec![track("m1", "ann"), track("m2", "ann")]).await;
-    let fake = Arc::new(Scripted::with(&[("m1", vec![retry(None), retry(None)])]));
-    deliver_all(store.clone(), fake.clone(), config()).await;
-    assert_eq!(fake.attempts("m1").len(), 3);
-    assert_eq!(fake.order(), ["m1", "m1", "m1", "m2"]);
-    assert_eq!(store.pending(), 0);
-    assert!(store.reader().unwrap().dead_letters(10).unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn a_permanent_failure_becomes_a_dead_letter_and_the_user_moves_on() {
-    let dir = tempdir();
-    let store = open(&dir);
-    accept(&store, vec![track("m1", "ann"), track("m2", "ann")]).await;
-    let bad = Attempt::Permanent {
-        status: Some(400),
-        reason: "HTTP 400: {\"error\":\"bad\"}".into(),
-    };
-    let fake = Arc::new(Scripted::with(&[("m1", vec![bad])]));
-    deliver_all(store.clone(), fake.clone(), config()).await;
-    assert_eq!(fake.order(), ["m1", "m2"]);
-    let dead = store.reader().unwrap().dead_letters(10).unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(
-        (
-            dead[0].message_id.as_str(),
-            dead[0].status,
-            dead[0].attempts
-        ),
-        ("m1", Some(400), 1)
-    );
-    assert!(dead[0].reason.contains("HTTP 400"));
-}
-
-#[tokio::test]
-async fn retry_after_is_honoured() {
-    let dir = tempdir();
-    let store = open(&dir);
-    accept(&store, vec![track("m1", "ann")]).await;
-    let fake = Arc::new(Scripted::with(&[(
-        "m1",
-        vec![retry(Some(Duration::from_millis(150)))],
-    )]));
-    deliver_all(store.clone(), fake.clone(), config()).await;
-    let times = fake.attempts("m1");
-    assert_eq!(times.len(), 2);
-    assert!(
-        times[1] - times[0] >= Duration::from_millis(150),
-        "{:?}",
-        times[1] - times[0]
-    );
-}
-
-#[tokio::test]
-async fn retries_stop_after_max_elapsed_with_a_dead_letter_saying_why() {
-    let dir = tempdir();
-    let store = open(&dir);
-    accept(&store, vec![track("m1", "ann")]).await;
-    let fake = Arc::new(Scripted::with(&[("m1", vec![retry(None); 1000])]));
-    let mut config = config();
-    config.backoff.max_elapsed = Duration::from_millis(30);
-    deliver_all(store.clone(), fake.clone(), config).await;
-    let dead = store.reader().unwrap().dead_letters(10).unwrap();
-    assert_eq!(dead.len(), 1);
-    assert!(
-        dead[0].reason.starts_with("gave up after"),
-        "{}",
-        dead[0].reason
-    );
-    assert!(fake.attempts("m1").len() >= 2);
-}
-
-/// The pause before a retry is kept in the store: after a restart the engine waits for
-/// what remains of it instead of trying again at once.
-#[tokio::test]
-async fn a_restart_resumes_the_persisted_retry_schedule() {
-    let pause = Duration::from_secs(3600);
-    let dir = tempdir();
-    let retried_at_ms = {
-        let store = open(&dir);
-        accept(&store, vec![track("m1", "ann")]).await;
-        let fake = Arc::new(Scripted::with(&[("m1", vec![retry(Some(pause))])]));
-        let mut running = engine_support::spawn(&store, fake.clone(), config());
-        running.wait_settlements(1).await;
-        let retried_at_ms = chrono::Utc::now().timestamp_millis();
-        running.stop().await;
-        assert_eq!(fake.attempts("m1").len(), 1);
-        store.close();
-        retried_at_ms
-    };
-    // Right after the restart, before any delivery: the schedule survived it.
-    let store = open(&dir);
-    let head = ann_head(&store);
-    assert_eq!(head.attempts, 1);
-    assert_eq!(store.pending(), 1);
-    let scheduled = head.next_attempt_ms;
-    let remaining = scheduled - chrono::Utc::now().timestamp_millis();
-    let pause_ms = i64::try_from(pause.as_millis()).unwrap();
-    assert!(
-        scheduled >= retried_at_ms + pause_ms - 60_000 && remaining > pause_ms / 2,
-        "the persisted retry time must be about an hour ahead: {remaining} ms left"
-    );
-
-    // The restarted engine delivers another user's event accepted after ann's (so scanned
-    // after it) and leaves ann's until her time comes.
-    accept(&store, vec![track("m2", "bob")]).await;
-    let fake = Arc::new(Scripted::default());
-    let mut running = engine_support::spawn(&store, fake.clone(), config());
-    fake.wait_attempts("m2", 1).await;
-    assert!(
-        running.wait_until(|report| report.pending <= 1).await,
-        "bob's event is delivered"
-    );
-    running.stop().await;
-    assert_eq!(
-        fake.order(),
-        ["m2"],
-        "ann's retry must wait for the persisted time"
-    );
-    let head = ann_head(&store);
-    assert_eq!((head.attempts, head.next_attempt_ms), (1, scheduled));
-    assert_eq!(store.pending(), 1);
-}
-
-/// ann's oldest pending row.
-fn ann_head(store: &Store) -> PendingRow {
-    store
-        .reader()
-        .unwrap()
-        .head_of("web", "ann")
-        .unwrap()
-        .unwrap()
-}
-
-#[tokio::test]
-async fn shutdown_lets_in_flight_attempts_finish_and_starts_nothing_new() {
-    let dir = tempdir();
-    let store = open(&dir);
-    accept(&store, vec![track("m1", "ann"), track("m2", "ann")]).await;
-    let fake = Arc::new(Scripted {
-        delay: Duration::from_millis(100),
-        ..Scripted::default()
-    });
-    let running = engine_support::spawn(&store, fake.clone(), config());
-    fake.wait_attempts("m1", 1).await;
-    running.stop().await;
-    assert_eq!(fake.order(), ["m1"]);
-    assert_eq!(store.pending(), 1, "m1 settled, m2 left for the next start");
-    assert_eq!(ann_head(&store).message_id, "m2");
-}
-
-#[tokio::test]
-async fn replayed_dead_letters_are_delivered() {
-    let dir = tempdir();
-    let store = open(&dir);
-    accept(&store, vec![track("m1", "ann")]).await;
-    let bad = Attempt::Permanent {
-        status: Some(401),
-        reason: "check the token".into(),
-    };
-    deliver_all(
-        store.clone(),
-        Arc::new(Scripted::with(&[("m1", vec![bad])])),
-        config(),
-    )
-    .await;
-    assert_eq!(store.reader().unwrap().dead_letters(10).unwrap().len(), 1);
-
-    let replayed = Admin::open(&StoreConfig::new(dir.path()).database_path())
-        .unwrap()
-        .replay(&Selection::All)
-        .unwrap();
-    assert_eq!(replayed, 1);
-    let fake = Arc::new(Scripted::default());
-    let mut running = engine_support::spawn(&store, fake.clone(), config());
-    fake.wait_attempts("m1", 1).await;
-    assert!(running.wait_drained().await, "the replayed call settles");
-    running.stop().await;
-    assert_eq!(fake.attempts("m1").len(), 1);
-    assert!(store.reader().unwrap().dead_letters(10).unwrap().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_outage_pauses_new_users_then_everything_drains_when_inmoment_is_back() {
-    let dir = tempdir();
-    let store = open(&dir);
-    let events = (0..300)
-        .map(|i| track(&format!("m{i}"), &format!("user-{i}")))
-        .collect();
-    accept(&store, events).await;
-    let fake = Arc::new(Scripted::default());
-    fake.down.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut config = config();
-    config.backoff = Backoff {
-        base: Duration::from_millis(20),
-        cap: Duration::from_millis(40),
-        max_elapsed: Duration::from_secs(60),
-    };
-    let mut running = engine_support::spawn(&store, fake.clone(), config);
-    // Many rounds of failed attempts (each settled as a retry), however fast the machine.
-    running.wait_settlements(15).await;
-    let tried: std::collections::HashSet<String> = fake.order().into_iter().collect();
-    assert!(
-        tried.len() <= 24,
-        "an outage must not walk through every user: {} tried",
-        tried.len()
-    );
-
-    fake.down.store(false, std::sync::atomic::Ordering::Relaxed);
-    running.wait_drained().await;
-    running.stop().await;
-    assert_eq!(store.pending(), 0, "all delivered once InMoment is back");
-}
-
-fn tempdir() -> TempDir {
-    TempDir::new("delivery-test")
-}
-
-/// The journal keeps events, not calls: delivery maps them with the settings of the time
-/// it delivers, so a settings fix reaches events accepted before it.
-#[tokio::test]
-async fn events_accepted_before_a_settings_change_are_mapped_with_the_new_settings() {
-    let dir = tempdir();
-    let store = open(&dir);
-    let skipped = Event::from_value(
-        json!({"type":"track","messageId":"m1","userId":"ann","event":"Survey Skipped","context":{"traits":{"email":"ann@example.com"}}}),
-        None,
-    )
-    .unwrap();
-    accept(&store, vec![skipped]).await;
-    let mut config = config();
-    let mut fixed = source().settings;
-    fixed.decline_event = "Survey Skipped".into();
-    fixed.client_id = Some(inmoment_core::ClientId::parse("demo-client-id").unwrap());
-    config.sources.insert("web".into(), fixed);
-    let fake = Arc::new(Scripted::default());
-    deliver_all(store.clone(), fake.clone(), config).await;
-    assert_eq!(
-        fake.kinds(),
-        ["upsert_end_user", "eligibility_check", "create_decline"]
-    );
-}
-
-/// A restart between an event's calls sends only the ones not yet settled.
-#[tokio::test]
-async fn a_restart_between_an_events_calls_resumes_after_the_settled_ones() {
-    let dir = tempdir();
-    let mut settings = source().settings;
-    settings.client_id = Some(inmoment_core::ClientId::parse("demo-client-id").unwrap());
-    let mut config = config();
-    config.sources.insert("web".into(), settings.clone());
-    {
-        let store = open(&dir);
-        let identify = Event::from_value(
-            json!({"type":"identify","messageId":"m1","userId":"ann","traits":{"email":"ann@example.com"}}),
-            None,
-        )
-        .unwrap();
-        let with_client = Source {
-            name: "web".into(),
-            settings: settings.clone(),
-        };
-        store.accept(&with_client, vec![identify]).await.unwrap();
-        // The upsert is delivered, the eligibility check must wait a long while.
-        let fake = Arc::new(Scripted::with(&[(
-            "m1",
-            vec![
-                Attempt::Delivered {
-                    status: 200,
-                    eligible: None,
-                },
-                retry(Some(Duration::from_secs(3600))),
-            ],
-        )]));
-        let mut running = engine_support::spawn(&store, fake.clone(), config.clone());
-        // Two settlements: the delivered upsert, then the check's retry.
-        running.wait_settlements(2).await;
-        running.stop().await;
-        assert_eq!(fake.kinds(), ["upsert_end_user", "eligibility_check"]);
-        let head = ann_head(&store);
-        assert_eq!((head.done_calls, head.attempts), (1, 1));
-        store.close();
-    }
-    let store = open(&dir);
-    let admin_due_now = rusqlite::Connection::open(StoreConfig::new(dir.path()).database_path())
-        .unwrap()
-        .execute("UPDATE journal SET next_attempt_ms = 0", [])
-        .unwrap();
-    assert_eq!(admin_due_now, 1);
-    let fake = Arc::new(Scripted::default());
-    deliver_all(store.clone(), fake.clone(), config).await;
-    assert_eq!(
-        fake.kinds(),
-        ["eligibility_check"],
-        "the upsert is not sent again"
-    );
-    assert_eq!(store.pending(), 0);
-}
-
-/// An event whose source is no longer configured cannot be mapped: it is parked whole
-/// (`unmapped`, with the reason), the user's later events go on, and once the source is
-/// configured again a replay maps it afresh.
-#[tokio::test]
-async fn an_event_of_a_removed_source_is_parked_and_mapped_again_after_a_replay() {
-    let dir = tempdir();
-    let store = open(&dir);
-    accept(&store, vec![track("m1", "ann")]).await;
-    let mut without_source = config();
-    without_source.sources.clear();
-    let fake = Arc::new(Scripted::default());
-    deliver_all(store.clone(), fake.clone(), without_source).await;
-    assert!(fake.kinds().is_empty(), "nothing can be sent for it");
-    let dead = store.reader().unwrap().dead_letters(10).unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].kind, "unmapped");
-    assert!(
-        dead[0].reason.contains("source `web` is not configured"),
-        "{}",
-        dead[0].reason
-    );
-    assert_eq!(dead[0].call["messageId"], "m1", "the event itself is kept");
-
-    let replayed = Admin::open(&StoreConfig::new(dir.path()).database_path())
-        .unwrap()
-        .replay(&Selection::All)
-        .unwrap();
-    assert_eq!(replayed, 1);
-    let head = ann_head(&store);
-    assert_eq!(
-        head.kind, "event",
-        "replayed as an event, to be mapped again"
-    );
-    deliver_all(store.clone(), fake.clone(), config()).await;
-    assert_eq!(fake.kinds(), ["eligibility_check"]);
-    assert!(store.reader().unwrap().dead_letters(10).unwrap().is_empty());
+    journal.close().await;
 }

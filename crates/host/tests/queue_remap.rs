@@ -72,7 +72,7 @@ async fn deliver(store: &Arc<Store>, dir: &Path, config: &Config, done: impl Fn(
     let deliver = Arc::new(InMomentDeliver::from_config(config, Attempts::Once).unwrap());
     let mut delivery = service::delivery_config(config);
     delivery.rescan_every = Duration::from_millis(20);
-    let running = engine_support::spawn(store, deliver, delivery);
+    let running = engine_support::spawn(store.clone(), deliver, delivery);
     let started = Instant::now();
     while !(count(dir, "SELECT COUNT(*) FROM journal") == 0 && done()) {
         assert!(

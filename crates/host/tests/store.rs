@@ -1,5 +1,10 @@
-//! The durable store behind `serve`: what a 200 promises is on disk, and delivery maps
+//! The durable store behind `serve`: what a 200 promises is stored, and delivery maps
 //! each event with the state its user's earlier events left.
+//!
+//! The tests in `both_backends!` run on the embedded SQLite `Store` and on the
+//! PostgreSQL `PgStore`. SQLite-only, as they test its file: an unusable `data_dir`, the
+//! pending count kept in the `counts` table and updated by a replay from another process
+//! (PostgreSQL recounts each second instead), and a full disk (`max_page_count`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is a test failure
 
@@ -15,7 +20,10 @@ use inmoment_store::{Admin, DeadCall, Selection, Settlement, Store, StoreConfig,
 use inmoment_testkit::TempDir;
 
 mod engine_support;
+#[macro_use]
+mod journal_support;
 
+use journal_support::{Backend, Options, TestJournal};
 use serde_json::{json, Value};
 
 fn source(name: &str) -> Source {
@@ -39,29 +47,6 @@ fn identify(id: &str, user: &str) -> Event {
 
 fn track(id: &str, user: &str) -> Event {
     event(json!({"type":"track","messageId":id,"userId":user,"event":"Paid"}))
-}
-
-fn open(dir: &std::path::Path) -> Store {
-    Store::open(StoreConfig::new(dir), registry().unwrap()).unwrap()
-}
-
-/// Rows of the journal as (message id, kind, body), read straight from the file.
-fn stored_events(dir: &std::path::Path) -> Vec<(String, String, Value)> {
-    let conn = rusqlite::Connection::open(StoreConfig::new(dir).database_path()).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT message_id, kind, body FROM journal ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |row| {
-        let body: String = row.get(2)?;
-        Ok((
-            row.get(0)?,
-            row.get(1)?,
-            serde_json::from_str(&body).unwrap(),
-        ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
 }
 
 /// InMoment answering success, keeping every call it was sent, per source.
@@ -89,209 +74,245 @@ impl Capture {
 }
 
 /// Delivers everything pending with `capture`, mapping with the sources `web` and `mobile`.
-async fn deliver_all(store: &Arc<Store>, capture: &Arc<Capture>) {
+async fn deliver_all(journal: &TestJournal, capture: &Arc<Capture>) {
     let mut config = DeliveryConfig::default();
     for name in ["web", "mobile"] {
         config.sources.insert(name.into(), source(name).settings);
     }
     assert!(
-        engine_support::deliver_all(store, capture.clone(), config).await,
+        journal.deliver_all(capture.clone(), config).await,
         "delivery did not finish"
     );
 }
 
-#[tokio::test]
-async fn accepted_events_are_on_disk_and_survive_a_reopen() {
-    let dir = tempdir();
-    let store = open(dir.path());
-    let outcomes = store
-        .accept(&source("web"), vec![identify("m1", "ann")])
-        .await
-        .unwrap();
-    assert_eq!(outcomes, [EventOutcome::Stored]);
-    assert_eq!(store.pending(), 1);
-    store.close();
-    drop(store);
+both_backends! {
+    #[tokio::test]
+    async fn accepted_events_are_stored_and_survive_a_reopen(backend: Backend) {
+        let mut journal = backend.open("store-reopen").await;
+        let outcomes = journal
+            .accept(&source("web"), vec![identify("m1", "ann")])
+            .await
+            .unwrap();
+        assert_eq!(outcomes, [EventOutcome::Stored]);
+        assert_eq!(journal.journal().pending(), 1);
+        journal.close().await;
 
-    let stored = stored_events(dir.path());
-    assert_eq!(stored.len(), 1);
-    assert_eq!(
-        (stored[0].0.as_str(), stored[0].1.as_str()),
-        ("m1", "event")
-    );
-    assert_eq!(stored[0].2["traits"]["email"], "ann@example.com");
-    let reopened = open(dir.path());
-    assert_eq!(reopened.pending(), 1);
-}
-
-#[tokio::test]
-async fn user_state_survives_a_reopen_so_a_later_track_carries_the_email() {
-    let dir = tempdir();
-    let capture = Arc::new(Capture::default());
-    let store = Arc::new(open(dir.path()));
-    store
-        .accept(&source("web"), vec![identify("m1", "ann")])
-        .await
-        .unwrap();
-    deliver_all(&store, &capture).await;
-    store.close();
-    drop(store);
-    let store = Arc::new(open(dir.path()));
-    store
-        .accept(&source("web"), vec![track("m2", "ann")])
-        .await
-        .unwrap();
-    deliver_all(&store, &capture).await;
-    let kinds: Vec<&str> = capture.calls().iter().map(|(_, c)| c.kind()).collect();
-    // Already synced by the identify: the track makes only the eligibility check.
-    assert_eq!(
-        kinds,
-        ["upsert_end_user", "eligibility_check", "eligibility_check"]
-    );
-    let calls = capture.calls();
-    let body = serde_json::to_value(&calls.last().unwrap().1).unwrap();
-    assert_eq!(body["messageId"], "m2");
-    assert_eq!(body["request"]["query"]["email"], "ann@example.com");
-    assert_eq!(body["request"]["query"]["external_id"], "ann");
-    assert_eq!(
-        body["request"]["query"]["end_user_created_at"],
-        "1420070400"
-    );
-}
-
-#[tokio::test]
-async fn state_is_kept_per_source() {
-    let dir = tempdir();
-    let capture = Arc::new(Capture::default());
-    let store = Arc::new(open(dir.path()));
-    store
-        .accept(&source("web"), vec![identify("m1", "ann")])
-        .await
-        .unwrap();
-    store
-        .accept(&source("mobile"), vec![track("m2", "ann")])
-        .await
-        .unwrap();
-    deliver_all(&store, &capture).await;
-    let calls = capture.calls();
-    let mobile: Vec<&InMomentCall> = calls
-        .iter()
-        .filter(|(source, _)| source == "mobile")
-        .map(|(_, call)| call)
-        .collect();
-    assert_eq!(mobile.len(), 1, "{mobile:?}");
-    let call = mobile[0];
-    assert_eq!(call.kind(), "eligibility_check");
-    let body = serde_json::to_value(call).unwrap();
-    assert_eq!(body["request"]["query"].get("email"), None);
-}
-
-#[tokio::test]
-async fn a_repeated_message_id_is_a_duplicate_and_not_stored_twice() {
-    let dir = tempdir();
-    let store = open(dir.path());
-    let first = store
-        .accept(&source("web"), vec![track("m1", "ann"), track("m1", "ann")])
-        .await
-        .unwrap();
-    assert_eq!(first[1], EventOutcome::Duplicate);
-    let again = store
-        .accept(&source("web"), vec![track("m1", "ann")])
-        .await
-        .unwrap();
-    assert_eq!(again, [EventOutcome::Duplicate]);
-    let other_source = store
-        .accept(&source("mobile"), vec![track("m1", "ann")])
-        .await
-        .unwrap();
-    assert_eq!(other_source[0], EventOutcome::Stored);
-    assert_eq!(stored_events(dir.path()).len(), 2);
-}
-
-#[tokio::test]
-async fn a_message_id_older_than_the_window_is_accepted_again() {
-    let dir = tempdir();
-    let mut config = StoreConfig::new(dir.path());
-    config.dedup_window = Duration::from_millis(1);
-    let store = Store::open(config, registry().unwrap()).unwrap();
-    store
-        .accept(&source("web"), vec![track("m1", "ann")])
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    let again = store
-        .accept(&source("web"), vec![track("m1", "ann")])
-        .await
-        .unwrap();
-    assert_eq!(again[0], EventOutcome::Stored, "{again:?}");
-}
-
-#[tokio::test]
-async fn a_rejected_event_keeps_nothing_and_the_rest_of_the_request_is_stored() {
-    let dir = tempdir();
-    let store = open(dir.path());
-    let bad = event(
-        json!({"type":"track","messageId":"bad","userId":"ann","event":"Survey Response Submitted","properties":{"score":42}}),
-    );
-    let outcomes = store
-        .accept(&source("web"), vec![bad, track("ok", "ann")])
-        .await
-        .unwrap();
-    match &outcomes[0] {
-        EventOutcome::Rejected(error) => assert_eq!(error.path, "properties.score"),
-        other => panic!("expected a rejection, got {other:?}"),
+        let stored = journal.rows().await;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            (stored[0].0.as_str(), stored[0].1.as_str()),
+            ("m1", "event")
+        );
+        assert_eq!(stored[0].2["traits"]["email"], "ann@example.com");
+        journal.reopen().await;
+        assert_eq!(journal.journal().pending(), 1);
+        journal.close().await;
     }
-    let ids: Vec<String> = stored_events(dir.path()).into_iter().map(|c| c.0).collect();
-    assert!(ids.iter().all(|id| id == "ok"), "{ids:?}");
-    // Not remembered as seen: a corrected resend with the same id is accepted.
-    let fixed = event(
-        json!({"type":"track","messageId":"bad","userId":"ann","event":"Survey Response Submitted","properties":{"score":4}}),
-    );
-    let outcomes = store.accept(&source("web"), vec![fixed]).await.unwrap();
-    assert_eq!(outcomes[0], EventOutcome::Stored);
+
+    #[tokio::test]
+    async fn user_state_survives_a_reopen_so_a_later_track_carries_the_email(backend: Backend) {
+        let mut journal = backend.open("store-state-reopen").await;
+        let capture = Arc::new(Capture::default());
+        journal
+            .accept(&source("web"), vec![identify("m1", "ann")])
+            .await
+            .unwrap();
+        deliver_all(&journal, &capture).await;
+        journal.reopen().await;
+        journal
+            .accept(&source("web"), vec![track("m2", "ann")])
+            .await
+            .unwrap();
+        deliver_all(&journal, &capture).await;
+        let kinds: Vec<&str> = capture.calls().iter().map(|(_, c)| c.kind()).collect();
+        // Already synced by the identify: the track makes only the eligibility check.
+        assert_eq!(
+            kinds,
+            ["upsert_end_user", "eligibility_check", "eligibility_check"]
+        );
+        let calls = capture.calls();
+        let body = serde_json::to_value(&calls.last().unwrap().1).unwrap();
+        assert_eq!(body["messageId"], "m2");
+        assert_eq!(body["request"]["query"]["email"], "ann@example.com");
+        assert_eq!(body["request"]["query"]["external_id"], "ann");
+        assert_eq!(
+            body["request"]["query"]["end_user_created_at"],
+            "1420070400"
+        );
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn state_is_kept_per_source(backend: Backend) {
+        let journal = backend.open("store-state-per-source").await;
+        let capture = Arc::new(Capture::default());
+        journal
+            .accept(&source("web"), vec![identify("m1", "ann")])
+            .await
+            .unwrap();
+        journal
+            .accept(&source("mobile"), vec![track("m2", "ann")])
+            .await
+            .unwrap();
+        deliver_all(&journal, &capture).await;
+        let calls = capture.calls();
+        let mobile: Vec<&InMomentCall> = calls
+            .iter()
+            .filter(|(source, _)| source == "mobile")
+            .map(|(_, call)| call)
+            .collect();
+        assert_eq!(mobile.len(), 1, "{mobile:?}");
+        let call = mobile[0];
+        assert_eq!(call.kind(), "eligibility_check");
+        let body = serde_json::to_value(call).unwrap();
+        assert_eq!(body["request"]["query"].get("email"), None);
+        assert_ne!(
+            journal.user_state("web", "ann").await,
+            Default::default(),
+            "ann's identify left state for web"
+        );
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_repeated_message_id_is_a_duplicate_and_not_stored_twice(backend: Backend) {
+        let journal = backend.open("store-duplicate").await;
+        let first = journal
+            .accept(&source("web"), vec![track("m1", "ann"), track("m1", "ann")])
+            .await
+            .unwrap();
+        assert_eq!(first[1], EventOutcome::Duplicate);
+        let again = journal
+            .accept(&source("web"), vec![track("m1", "ann")])
+            .await
+            .unwrap();
+        assert_eq!(again, [EventOutcome::Duplicate]);
+        let other_source = journal
+            .accept(&source("mobile"), vec![track("m1", "ann")])
+            .await
+            .unwrap();
+        assert_eq!(other_source[0], EventOutcome::Stored);
+        assert_eq!(journal.rows().await.len(), 2);
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_message_id_older_than_the_window_is_accepted_again(backend: Backend) {
+        let options = Options {
+            dedup_window: Some(Duration::from_millis(1)),
+            ..Options::default()
+        };
+        let journal = backend.open_with("store-dedup-window", options).await;
+        journal
+            .accept(&source("web"), vec![track("m1", "ann")])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await; // the window passes
+        let again = journal
+            .accept(&source("web"), vec![track("m1", "ann")])
+            .await
+            .unwrap();
+        assert_eq!(again[0], EventOutcome::Stored, "{again:?}");
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_rejected_event_keeps_nothing_and_the_rest_of_the_request_is_stored(
+        backend: Backend
+    ) {
+        let journal = backend.open("store-rejected").await;
+        let bad = event(
+            json!({"type":"track","messageId":"bad","userId":"ann","event":"Survey Response Submitted","properties":{"score":42}}),
+        );
+        let outcomes = journal
+            .accept(&source("web"), vec![bad, track("ok", "ann")])
+            .await
+            .unwrap();
+        match &outcomes[0] {
+            EventOutcome::Rejected(error) => assert_eq!(error.path, "properties.score"),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        let ids: Vec<String> = journal.rows().await.into_iter().map(|c| c.0).collect();
+        assert!(ids.iter().all(|id| id == "ok"), "{ids:?}");
+        // Not remembered as seen: a corrected resend with the same id is accepted.
+        let fixed = event(
+            json!({"type":"track","messageId":"bad","userId":"ann","event":"Survey Response Submitted","properties":{"score":4}}),
+        );
+        let outcomes = journal.accept(&source("web"), vec![fixed]).await.unwrap();
+        assert_eq!(outcomes[0], EventOutcome::Stored);
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn switched_off_events_are_answered_as_skipped_and_not_stored(backend: Backend) {
+        let journal = backend.open("store-switched-off").await;
+        let off = event(
+            json!({"type":"track","messageId":"m1","userId":"ann","event":"E","integrations":{"InMoment":false}}),
+        );
+        let outcomes = journal.accept(&source("web"), vec![off]).await.unwrap();
+        assert_eq!(
+            outcomes,
+            [EventOutcome::Skipped(SkipReason::DestinationDisabled)]
+        );
+        assert!(journal.rows().await.is_empty());
+        journal.close().await;
+    }
+
+    #[tokio::test]
+    async fn over_max_pending_calls_the_store_refuses_with_retry_after(backend: Backend) {
+        let options = Options {
+            max_pending: Some(1),
+            ..Options::default()
+        };
+        let journal = backend.open_with("store-max-pending", options).await;
+        journal
+            .accept(&source("web"), vec![identify("m1", "ann")])
+            .await
+            .unwrap();
+        assert!(!journal.ready());
+        let refused = journal
+            .accept(&source("web"), vec![track("m2", "ann")])
+            .await
+            .unwrap_err();
+        let AcceptError::Unavailable {
+            reason,
+            retry_after,
+        } = refused;
+        assert!(reason.contains("max_pending_calls"), "{reason}");
+        assert!(
+            !reason.contains("retry later"),
+            "the HTTP answer says it, once: {reason}"
+        );
+        assert!(retry_after >= Duration::from_secs(1));
+        assert_eq!(journal.rows().await.len(), 1);
+        journal.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_all_land_once(backend: Backend) {
+        let journal = Arc::new(backend.open("store-concurrent").await);
+        let mut tasks = Vec::new();
+        for t in 0..50 {
+            let journal = journal.clone();
+            tasks.push(tokio::spawn(async move {
+                let events = (0..10)
+                    .map(|i| track(&format!("m-{t}-{i}"), &format!("user-{}", i % 3)))
+                    .collect();
+                journal.accept(&source("web"), events).await.unwrap()
+            }));
+        }
+        for task in tasks {
+            let outcomes = task.await.unwrap();
+            assert!(outcomes.iter().all(|o| *o == EventOutcome::Stored));
+        }
+        assert_eq!(journal.rows().await.len(), 500);
+        assert_eq!(journal.journal().pending(), 500);
+        journal.close().await;
+    }
 }
 
-#[tokio::test]
-async fn switched_off_events_are_answered_as_skipped_and_not_stored() {
-    let dir = tempdir();
-    let store = open(dir.path());
-    let off = event(
-        json!({"type":"track","messageId":"m1","userId":"ann","event":"E","integrations":{"InMoment":false}}),
-    );
-    let outcomes = store.accept(&source("web"), vec![off]).await.unwrap();
-    assert_eq!(
-        outcomes,
-        [EventOutcome::Skipped(SkipReason::DestinationDisabled)]
-    );
-    assert!(stored_events(dir.path()).is_empty());
-}
-
-#[tokio::test]
-async fn over_max_pending_calls_the_store_refuses_with_retry_after() {
-    let dir = tempdir();
-    let mut config = StoreConfig::new(dir.path());
-    config.max_pending = 1;
-    let store = Store::open(config, registry().unwrap()).unwrap();
-    store
-        .accept(&source("web"), vec![identify("m1", "ann")])
-        .await
-        .unwrap();
-    assert!(!store.ready());
-    let refused = store
-        .accept(&source("web"), vec![track("m2", "ann")])
-        .await
-        .unwrap_err();
-    let AcceptError::Unavailable {
-        reason,
-        retry_after,
-    } = refused;
-    assert!(reason.contains("max_pending_calls"), "{reason}");
-    assert!(
-        !reason.contains("retry later"),
-        "the HTTP answer says it, once: {reason}"
-    );
-    assert!(retry_after >= Duration::from_secs(1));
-    assert_eq!(stored_events(dir.path()).len(), 1);
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(StoreConfig::new(dir), registry().unwrap()).unwrap()
 }
 
 #[test]
@@ -304,28 +325,6 @@ fn an_unusable_data_dir_names_the_setting() {
         .unwrap();
     assert!(matches!(err, StoreError::DataDir { .. }));
     assert!(err.to_string().starts_with("data_dir `"), "{err}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_requests_all_land_once() {
-    let dir = tempdir();
-    let store = Arc::new(open(dir.path()));
-    let mut tasks = Vec::new();
-    for t in 0..50 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let events = (0..10)
-                .map(|i| track(&format!("m-{t}-{i}"), &format!("user-{}", i % 3)))
-                .collect();
-            store.accept(&source("web"), events).await.unwrap()
-        }));
-    }
-    for task in tasks {
-        let outcomes = task.await.unwrap();
-        assert!(outcomes.iter().all(|o| *o == EventOutcome::Stored));
-    }
-    assert_eq!(stored_events(dir.path()).len(), 500);
-    assert_eq!(store.pending(), 500);
 }
 
 /// The pending count the store keeps, and the true number of rows, read from the file.

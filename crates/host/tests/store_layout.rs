@@ -53,7 +53,7 @@ async fn deliver_all(store: &Arc<Store>) {
     let mut config = DeliveryConfig::default();
     config.sources.insert(source().name, source().settings);
     assert!(
-        engine_support::deliver_all(store, Arc::new(AlwaysOk), config).await,
+        engine_support::deliver_all(store.clone(), Arc::new(AlwaysOk), config).await,
         "delivery did not finish"
     );
 }

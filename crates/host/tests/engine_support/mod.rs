@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use inmoment_delivery::{Deliver, DeliveryConfig, DeliveryObserver, Engine};
-use inmoment_store::Store;
+use inmoment_store::Journal;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -45,13 +45,17 @@ pub struct Running {
     reports: watch::Receiver<Report>,
 }
 
-/// Starts delivery from `store` with `deliver`.
-pub fn spawn<D: Deliver>(store: &Arc<Store>, deliver: Arc<D>, config: DeliveryConfig) -> Running {
+/// Starts delivery from `journal` (the SQLite or the PostgreSQL store) with `deliver`.
+pub fn spawn<D: Deliver>(
+    journal: Arc<dyn Journal>,
+    deliver: Arc<D>,
+    config: DeliveryConfig,
+) -> Running {
     let (reporter, reports) = watch::channel(Report {
         settlements: 0,
-        pending: store.pending(),
+        pending: journal.pending(),
     });
-    let engine = Engine::new(store.clone(), deliver, Arc::new(Reporter(reporter)), config);
+    let engine = Engine::new(journal, deliver, Arc::new(Reporter(reporter)), config);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(engine.run(async move {
         let _ = stopped.await;
@@ -64,6 +68,11 @@ pub fn spawn<D: Deliver>(store: &Arc<Store>, deliver: Arc<D>, config: DeliveryCo
 }
 
 impl Running {
+    /// Settlements the engine has committed so far.
+    pub fn settlements(&self) -> u64 {
+        self.reports.borrow().settlements
+    }
+
     /// Waits until `done` holds, checked now and after each committed settlement; false
     /// after [`PATIENCE`].
     pub async fn wait_until(&mut self, mut done: impl FnMut(&Report) -> bool) -> bool {
@@ -96,12 +105,12 @@ impl Running {
 /// Runs delivery until the engine reports an empty journal (or [`PATIENCE`] passes), then
 /// stops it; returns whether the journal emptied.
 pub async fn deliver_all<D: Deliver>(
-    store: &Arc<Store>,
+    journal: Arc<dyn Journal>,
     deliver: Arc<D>,
     config: DeliveryConfig,
 ) -> bool {
-    let mut running = spawn(store, deliver, config);
+    let mut running = spawn(journal.clone(), deliver, config);
     running.wait_drained().await;
     running.stop().await;
-    store.pending() == 0
+    journal.pending() == 0
 }
