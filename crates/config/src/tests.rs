@@ -143,15 +143,32 @@ fn email_surveys_are_off_by_default_and_set_per_source() {
                 survey_events = \"Renewed\"\nsurvey_min_interval_days = \"7\"\n";
     let (_dir, path) = file("surveys.toml", text);
     let config = Config::load(Some(&path), &no_env, &flags("k1", "NPS-4aeb53c1")).unwrap();
-    let survey = |name: &str| config.source(name).unwrap().source.settings.email_survey.clone();
+    let survey = |name: &str| {
+        config
+            .source(name)
+            .unwrap()
+            .source
+            .settings
+            .email_survey
+            .clone()
+    };
     let default = survey("default");
     assert!(default.enabled);
     assert_eq!(default.events, ["Invoice Paid", "Ticket Closed"]);
-    assert_eq!((default.delay_days, default.min_interval_days), (Some(3), 30));
-    assert!(!survey("quiet").enabled, "a source turns the top-level channel off");
+    assert_eq!(
+        (default.delay_days, default.min_interval_days),
+        (Some(3), 30)
+    );
+    assert!(
+        !survey("quiet").enabled,
+        "a source turns the top-level channel off"
+    );
     let eu = survey("eu");
     assert!(eu.enabled, "a source falls back to the top-level channel");
-    assert_eq!((eu.events.as_slice(), eu.min_interval_days), (&["Renewed".to_string()][..], 7));
+    assert_eq!(
+        (eu.events.as_slice(), eu.min_interval_days),
+        (&["Renewed".to_string()][..], 7)
+    );
 
     let env = |name: &str| (name == "INMOMENT_SURVEY_DELAY_DAYS").then(|| "40".into());
     let err = Config::load(None, &env, &flags("k1", "NPS-4aeb53c1")).unwrap_err();

@@ -27,6 +27,9 @@ where
     }
 }
 
+/// Dead letters replayed per transaction, far below the rows one may number.
+const REPLAY_CHUNK: usize = 10_000;
+
 /// Who delivers which partitions, and how far behind they are.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeLag {
@@ -233,13 +236,13 @@ impl PgAdmin {
     /// call as it is, an unmappable event to be mapped again), in one transaction.
     pub async fn replay(&mut self, selection: &Selection) -> Result<Replayed, String> {
         let partitions = self.partitions;
-        let tx = self.client.transaction().await.map_err(sql)?;
         let all = matches!(selection, Selection::All);
         let chosen: Vec<i64> = match selection {
             Selection::All => Vec::new(),
             Selection::Ids(ids) => ids.clone(),
         };
-        let rows = tx
+        let rows = self
+            .client
             .query(
                 "SELECT id, source, user_key FROM dead_letters
                  WHERE ($1 OR id = ANY($2)) AND (kind <> 'unmapped' OR event IS NOT NULL)
@@ -253,33 +256,35 @@ impl PgAdmin {
             .iter()
             .map(|row| partition_of(row.get(1), row.get(2), partitions))
             .collect();
-        let moved = tx
-            .execute(
-                &format!(
-                    "INSERT INTO journal (id, partition, source, user_key, message_id, kind, body, accepted_at_ms)
-                     SELECT {NEXT_ID} u.n), u.part, d.source, d.user_key, d.message_id,
-                            CASE WHEN d.kind = 'unmapped' THEN 'event' ELSE 'call' END,
-                            CASE WHEN d.kind = 'unmapped' THEN d.event ELSE d.body END,
-                            d.accepted_at_ms
-                     FROM unnest($1::int8[], $2::int4[]) WITH ORDINALITY AS u(id, part, n)
-                     JOIN dead_letters d ON d.id = u.id"
-                ),
-                &[&ids, &parts],
-            )
-            .await
-            .map_err(sql)?;
-        tx.execute("DELETE FROM dead_letters WHERE id = ANY($1)", &[&ids])
-            .await
-            .map_err(sql)?;
-        tx.commit().await.map_err(sql)?;
-        let unknown = match selection {
-            Selection::All => Vec::new(),
-            Selection::Ids(selected) => selected
-                .iter()
-                .filter(|id| !ids.contains(id))
-                .copied()
-                .collect(),
-        };
+        let mut moved = 0;
+        // A transaction numbers its rows in the 20 low bits of their ids (schema.rs).
+        for (ids, parts) in ids.chunks(REPLAY_CHUNK).zip(parts.chunks(REPLAY_CHUNK)) {
+            let tx = self.client.transaction().await.map_err(sql)?;
+            moved += tx
+                .execute(
+                    &format!(
+                        "INSERT INTO journal (id, partition, source, user_key, message_id, kind, body, accepted_at_ms)
+                         SELECT {NEXT_ID} u.n), u.part, d.source, d.user_key, d.message_id,
+                                CASE WHEN d.kind = 'unmapped' THEN 'event' ELSE 'call' END,
+                                CASE WHEN d.kind = 'unmapped' THEN d.event ELSE d.body END,
+                                d.accepted_at_ms
+                         FROM unnest($1::int8[], $2::int4[]) WITH ORDINALITY AS u(id, part, n)
+                         JOIN dead_letters d ON d.id = u.id"
+                    ),
+                    &[&ids, &parts],
+                )
+                .await
+                .map_err(sql)?;
+            tx.execute("DELETE FROM dead_letters WHERE id = ANY($1)", &[&ids])
+                .await
+                .map_err(sql)?;
+            tx.commit().await.map_err(sql)?;
+        }
+        let found: std::collections::HashSet<i64> = ids.into_iter().collect();
+        let unknown = chosen
+            .into_iter()
+            .filter(|id| !found.contains(id))
+            .collect();
         Ok(Replayed {
             moved: usize::try_from(moved).unwrap_or(0),
             unknown,

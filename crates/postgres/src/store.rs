@@ -42,7 +42,9 @@ pub struct PgStore {
 /// What the handle and its background tasks share.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
-    /// Journal rows, as last counted plus what this node appended and settled since.
+    /// Journal rows, as last counted plus what this node appended and settled since. A
+    /// change committed while a count runs may be missed until the next count (a second
+    /// later): the figure is for backpressure and metrics, not an exact count.
     pub pending: AtomicU64,
     /// The last statement on the database failed; the next success clears it.
     pub failing: AtomicBool,
