@@ -111,7 +111,7 @@ pub enum SurveyDecision {
 
 /// Decides whether the answer to the eligibility check of track event `event_name` leads
 /// to an email survey for the user (`state` as the event left it, `external_id` their
-/// user id), at `now_secs`.
+/// user id), at `now_secs`: [`draft`] then [`after_answer`].
 pub fn decide(
     settings: &EmailSurveySettings,
     message_id: &str,
@@ -121,28 +121,36 @@ pub fn decide(
     external_id: Option<&str>,
     now_secs: i64,
 ) -> SurveyDecision {
-    if !settings.selects(event_name) {
-        return SurveyDecision::Skip(SurveySkip::EventNotSelected);
+    let call = match draft(settings, message_id, event_name, state, external_id) {
+        Ok(call) => call,
+        Err(skip) => return SurveyDecision::Skip(skip),
+    };
+    match after_answer(settings, eligible, state.last_email_survey_at, now_secs) {
+        Ok(()) => SurveyDecision::Send(call),
+        Err(skip) => SurveyDecision::Skip(skip),
     }
-    if !eligible {
-        return SurveyDecision::Skip(SurveySkip::NotEligible);
+}
+
+/// The survey call a track event would lead to if InMoment found the user eligible, made
+/// when the event is mapped (the user's properties are the event's then), or why none.
+pub fn draft(
+    settings: &EmailSurveySettings,
+    message_id: &str,
+    event_name: &str,
+    state: &UserState,
+    external_id: Option<&str>,
+) -> Result<InMomentCall, SurveySkip> {
+    if !settings.selects(event_name) {
+        return Err(SurveySkip::EventNotSelected);
     }
     let email = state
         .email
         .as_ref()
         .and_then(|email| email.as_str())
         .map(str::trim)
-        .filter(|email| email.contains('@'));
-    let Some(email) = email else {
-        return SurveyDecision::Skip(SurveySkip::NoEmail);
-    };
-    if let Some(last) = state.last_email_survey_at {
-        let days_ago = (now_secs - last).max(0) / DAY_SECS;
-        if now_secs - last < i64::from(settings.min_interval_days) * DAY_SECS {
-            return SurveyDecision::Skip(SurveySkip::SurveyedRecently { days_ago });
-        }
-    }
-    SurveyDecision::Send(InMomentCall::EmailSurvey {
+        .filter(|email| email.contains('@'))
+        .ok_or(SurveySkip::NoEmail)?;
+    Ok(InMomentCall::EmailSurvey {
         message_id: message_id.to_string(),
         emails: vec![email.to_string()],
         external_ids: external_id
@@ -150,6 +158,26 @@ pub fn decide(
             .unwrap_or_default(),
         fields: survey_fields(settings, state),
     })
+}
+
+/// Whether a drafted survey goes out once InMoment answered: the user must be eligible and
+/// not surveyed by email (`last_at`, unix seconds) within `min_interval_days`.
+pub fn after_answer(
+    settings: &EmailSurveySettings,
+    eligible: bool,
+    last_at: Option<i64>,
+    now_secs: i64,
+) -> Result<(), SurveySkip> {
+    if !eligible {
+        return Err(SurveySkip::NotEligible);
+    }
+    if let Some(last) = last_at {
+        if now_secs - last < i64::from(settings.min_interval_days) * DAY_SECS {
+            let days_ago = (now_secs - last).max(0) / DAY_SECS;
+            return Err(SurveySkip::SurveyedRecently { days_ago });
+        }
+    }
+    Ok(())
 }
 
 /// `subject`, `intro`, `survey_immediately` or `delay`, and the user's properties as

@@ -39,6 +39,10 @@ pub trait DeliveryObserver: Send + Sync + 'static {
     fn queue_depth(&self, pending: u64);
     /// Calls parked as dead letters (refreshed after each dead letter and periodically).
     fn dead_letters(&self, _count: u64) {}
+    /// An eligibility answer of a source that surveys by email was decided: `sent` (the
+    /// survey is queued) or why not (`not_eligible`, `no_email`, `surveyed_recently`,
+    /// `event_not_selected`).
+    fn email_survey(&self, _decision: &str) {}
 }
 
 /// For tests and tools that need no metrics.

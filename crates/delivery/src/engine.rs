@@ -24,7 +24,8 @@ use inmoment_core::{Settings, UserState};
 use super::attempt::{Attempt, Deliver, DeliveryObserver};
 use super::backoff::{Backoff, Jitter};
 use super::prepare::{prepare, Job, Mapping};
-use inmoment_store::{DeadCall, Journal, PendingRow, Settlement};
+use inmoment_core::email_survey::after_answer;
+use inmoment_store::{DeadCall, Journal, PendingRow, Settlement, StateUpdate};
 
 /// How the engine paces itself.
 #[derive(Debug, Clone)]
@@ -386,11 +387,18 @@ impl<D: Deliver> Engine<D> {
         let now = now_ms();
         let mut updates = Vec::with_capacity(batch.len());
         let mut next = Vec::with_capacity(batch.len());
-        for Done { job, attempt } in batch {
+        for Done { mut job, attempt } in batch {
             let age = Duration::from_millis(u64::try_from(now - job.accepted_at_ms).unwrap_or(0));
             let key = (job.source.clone(), job.user_key.clone());
             let (update, retry_at) = match attempt {
                 Some(attempt) => {
+                    if let Attempt::Delivered {
+                        eligible: Some(eligible),
+                        ..
+                    } = &attempt
+                    {
+                        updates.extend(self.email_survey(&mut job, *eligible, now));
+                    }
                     let kind = job.call.as_ref().map_or("call", |c| c.kind());
                     let attempts = job.attempts + 1;
                     let (update, outcome, status, retry_at) =
@@ -453,6 +461,45 @@ impl<D: Deliver> Engine<D> {
                 }
             }
         }
+    }
+
+    /// What an eligibility answer means for an email survey (sources with
+    /// `survey_channel = "email"`): the settlement that queues the survey after this row,
+    /// with the time kept in the user's state (so a replay or another node does not
+    /// survey them again within the interval), or none; the decision is logged and counted.
+    fn email_survey(&self, job: &mut Job, eligible: bool, now_ms: i64) -> Option<Settlement> {
+        let survey = job.survey.take()?;
+        let settings = &self.config.sources.get(&job.source)?.email_survey;
+        let last = job
+            .state
+            .as_ref()
+            .and_then(|state| state.last_email_survey_at);
+        let now_secs = now_ms / 1000;
+        let call = match survey
+            .and_then(|call| after_answer(settings, eligible, last, now_secs).map(|()| call))
+        {
+            Ok(call) => call,
+            Err(skip) => {
+                self.observer.email_survey(skip.label());
+                tracing::info!(message_id = job.message_id, user = %job.user_key, decision = %skip.reason(), "No email survey.");
+                return None;
+            }
+        };
+        let text = serde_json::to_string(&call).ok()?;
+        let mut state = job.state.clone().unwrap_or_default();
+        state.last_email_survey_at = Some(now_secs);
+        job.state_after = serde_json::to_string(&state).ok().map(|text| StateUpdate {
+            source: job.source.clone(),
+            user_key: job.user_key.clone(),
+            state: text,
+        });
+        job.state = Some(state);
+        self.observer.email_survey("sent");
+        tracing::info!(message_id = job.message_id, user = %job.user_key, decision = "sent", "Email survey queued.");
+        Some(Settlement::Survey {
+            id: job.id,
+            call: text,
+        })
     }
 
     /// A row with no call (left) to send: it finishes, or is parked whole when it cannot

@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 
+use inmoment_core::email_survey::draft;
 use inmoment_core::{
-    map_event_owned, Event, InMomentCall, Registry, Settings, SkipReason, UserState,
+    map_event_owned, Event, EventType, InMomentCall, Registry, Settings, SkipReason, SurveySkip,
+    UserState,
 };
 
 use inmoment_store::{Journal, JournalError, PendingRow, StateUpdate};
@@ -39,6 +41,9 @@ pub struct Job {
     pub unmappable: Option<String>,
     /// The row's body, for that dead letter.
     pub body: String,
+    /// For a track event of a source that surveys by email: the survey call to send if
+    /// InMoment answers eligible, or why there is none (decided at the answer).
+    pub survey: Option<Result<Box<InMomentCall>, SurveySkip>>,
 }
 
 impl Job {
@@ -79,6 +84,7 @@ pub async fn prepare(
         skipped: None,
         unmappable: None,
         body: String::new(),
+        survey: None,
     };
     if row.kind == "call" {
         match serde_json::from_str::<InMomentCall>(&row.body) {
@@ -110,8 +116,10 @@ pub async fn prepare(
             state,
             changed,
             skipped,
+            survey,
         } => {
             job.event_type = event_type;
+            job.survey = survey;
             if changed {
                 job.state_after = serde_json::to_string(&state).ok().map(|text| StateUpdate {
                     source: job.source.clone(),
@@ -141,6 +149,8 @@ pub enum Mapped {
         state: Box<UserState>,
         changed: bool,
         skipped: Option<SkipReason>,
+        /// The email survey its eligibility answer may lead to (see [`Job::survey`]).
+        survey: Option<Result<Box<InMomentCall>, SurveySkip>>,
     },
     /// It cannot be read or mapped (or its source is gone): why.
     Unmappable { event_type: String, reason: String },
@@ -172,9 +182,26 @@ pub fn map_stored(body: &str, source: &str, before: UserState, mapping: &Mapping
         };
     };
     let before = persisted(before);
+    let surveyed = survey_of(&event, settings);
     // The event is given away: the handler moves its properties instead of copying.
     match map_event_owned(mapping.registry, event, before.clone(), settings) {
         Ok(output) => {
+            // Drafted from the state before it is trimmed: the survey carries the
+            // properties the event gave the user.
+            let survey = surveyed.map(|(message_id, name, user_id)| {
+                let surveyed = output.calls.iter().any(|c| c.kind() == "eligibility_check");
+                if !surveyed {
+                    return Err(SurveySkip::EventNotSelected);
+                }
+                draft(
+                    &settings.email_survey,
+                    &message_id,
+                    &name,
+                    &output.state,
+                    user_id.as_deref(),
+                )
+                .map(Box::new)
+            });
             let after = persisted(output.state);
             Mapped::Calls {
                 event_type,
@@ -182,6 +209,7 @@ pub fn map_stored(body: &str, source: &str, before: UserState, mapping: &Mapping
                 changed: after != before,
                 state: Box::new(after),
                 skipped: output.skipped,
+                survey,
             }
         }
         Err(error) => Mapped::Unmappable {
@@ -192,6 +220,25 @@ pub fn map_stored(body: &str, source: &str, before: UserState, mapping: &Mapping
             ),
         },
     }
+}
+
+/// For a track event of a source that surveys by email: its messageId, name and user id;
+/// survey answers (the response and decline events) never lead to a survey.
+fn survey_of(event: &Event, settings: &Settings) -> Option<(String, String, Option<String>)> {
+    if !settings.email_survey.enabled || event.event_type() != EventType::Track {
+        return None;
+    }
+    let inmoment_core::Payload::Track { event: name, .. } = &event.payload else {
+        return None;
+    };
+    if *name == settings.response_event || *name == settings.decline_event {
+        return None;
+    }
+    Some((
+        event.message_id.clone().unwrap_or_default(),
+        name.clone(),
+        event.user_id.clone(),
+    ))
 }
 
 /// What a user's next event needs of their state and cannot derive. The event name,

@@ -130,6 +130,10 @@ impl DeliveryObserver for MetricsObserver {
     fn eligibility(&self, eligible: bool) {
         self.0.eligibility(eligible);
     }
+
+    fn email_survey(&self, decision: &str) {
+        self.0.email_survey(decision);
+    }
 }
 
 /// The shared-store settings of a service config, when `store` is set.

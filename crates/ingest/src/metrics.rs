@@ -137,6 +137,7 @@ pub struct Metrics {
     request_latency: Histogram,
     deliveries: Family<3>,
     eligibility: Family<1>,
+    email_surveys: Family<1>,
     delivery_latency: Histogram,
     queue_depth: AtomicU64,
     dead_letters: AtomicU64,
@@ -201,6 +202,11 @@ impl Metrics {
                 "inmoment_eligibility_answers_total",
                 "Answers of InMoment's eligibility server to delivered checks.",
                 ["eligible"],
+            ),
+            email_surveys: Family::new(
+                "inmoment_email_survey_decisions_total",
+                "Email survey decisions after eligibility answers: sent, or why not.",
+                ["decision"],
             ),
             delivery_latency: Histogram::new(
                 "inmoment_delivery_latency_seconds",
@@ -274,6 +280,11 @@ impl Metrics {
             .add([if eligible { "true" } else { "false" }], 1);
     }
 
+    /// An email survey was decided after an eligibility answer (`sent` or why not).
+    pub fn email_survey(&self, decision: &str) {
+        self.email_surveys.add([decision], 1);
+    }
+
     /// Time from acceptance to delivery of one call.
     pub fn delivery_latency(&self, seconds: f64) {
         self.delivery_latency.observe(seconds);
@@ -292,6 +303,7 @@ impl Metrics {
         self.request_latency.render(&mut out);
         self.deliveries.render(&mut out);
         self.eligibility.render(&mut out);
+        self.email_surveys.render(&mut out);
         self.delivery_latency.render(&mut out);
         gauge(
             &mut out,

@@ -10,7 +10,7 @@ use inmoment_store::{Journal, JournalError, PendingRow, Settlement};
 use tokio_postgres::Row;
 
 use crate::partition::partition_of;
-use crate::schema::HORIZON;
+use crate::schema::{HORIZON, NEXT_ID};
 use crate::store::PgStore;
 
 const COLUMNS: &str =
@@ -68,6 +68,9 @@ struct Batch {
     /// Users' new state, by the row that left it.
     state_ids: Vec<i64>,
     states: Vec<String>,
+    /// Email survey calls to append after the row whose answer decided them.
+    survey_ids: Vec<i64>,
+    survey_calls: Vec<String>,
 }
 
 impl Batch {
@@ -119,6 +122,10 @@ impl Batch {
                     batch.retry_at.push(*next_attempt_ms);
                     batch.retry_errors.push(error.clone());
                 }
+                Settlement::Survey { id, call } => {
+                    batch.survey_ids.push(*id);
+                    batch.survey_calls.push(call.clone());
+                }
             }
         }
         batch
@@ -137,8 +144,8 @@ impl Batch {
 impl PgStore {
     /// Applies `batch` in one transaction, only to rows of partitions this node holds a
     /// live lease on (locked against takeover until commit); returns the rows that left
-    /// the journal and the updates fenced off.
-    async fn apply(&self, batch: &Batch) -> Result<(u64, u64), String> {
+    /// the journal, the rows appended and the updates fenced off.
+    async fn apply(&self, batch: &Batch) -> Result<(u64, u64, u64), String> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| e.to_string())?;
         let now = chrono::Utc::now().timestamp_millis();
@@ -213,6 +220,21 @@ impl PgStore {
             .await
             .map_err(|e| e.to_string())?;
         }
+        let mut added = 0;
+        if !batch.survey_ids.is_empty() {
+            added = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO journal (id, partition, source, user_key, message_id, kind, body, accepted_at_ms)
+                         SELECT {NEXT_ID} u.n), j.partition, j.source, j.user_key, j.message_id, 'call', u.call, $3
+                         FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS u(id, call, n)
+                         JOIN journal j ON j.id = u.id AND j.partition = ANY($4)"
+                    ),
+                    &[&batch.survey_ids, &batch.survey_calls, &now, &held],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         let mut left = 0;
         if !batch.finished_ids.is_empty() {
             if !batch.state_ids.is_empty() {
@@ -238,7 +260,7 @@ impl PgStore {
         }
         tx.commit().await.map_err(|e| e.to_string())?;
         let fenced = u64::try_from(expected).unwrap_or(0).saturating_sub(applied);
-        Ok((left, fenced))
+        Ok((left, added, fenced))
     }
 }
 
@@ -324,10 +346,13 @@ impl Journal for PgStore {
 
     async fn settle(&self, updates: Vec<Settlement>) -> Result<(), JournalError> {
         let batch = Batch::new(&updates, !self.config.keep_delivered.is_zero());
-        let (left, fenced) = self.apply(&batch).await.map_err(write_error)?;
+        let (left, added, fenced) = self.apply(&batch).await.map_err(write_error)?;
         self.shared.failing.store(false, Ordering::Relaxed);
-        self.shared
-            .add_pending(-i64::try_from(left).unwrap_or(i64::MAX));
+        let net = i64::try_from(added).unwrap_or(0) - i64::try_from(left).unwrap_or(i64::MAX);
+        self.shared.add_pending(net);
+        if added > 0 {
+            self.shared.new_work.notify_one();
+        }
         if fenced > 0 {
             tracing::warn!(
                 fenced,

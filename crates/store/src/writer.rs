@@ -118,6 +118,10 @@ pub enum Settlement {
         /// The last call's JSON when InMoment accepted it.
         delivered: Option<String>,
     },
+    /// Append `call` (an email survey decided after row `id`'s eligibility answer) as a
+    /// call of the same user, after what they have pending; listed before that row's own
+    /// settlement, so both commit together or not at all.
+    Survey { id: i64, call: String },
     /// Try the call again at `next_attempt_ms`; the attempt count and last error are kept
     /// so a restart resumes the schedule instead of starting over.
     Retry {
@@ -260,7 +264,9 @@ impl Writer {
                         results.push(Some(outcomes));
                     }
                     Command::Settle { updates, .. } => {
-                        settled += settle(&tx, updates, now_ms, keep)?;
+                        let (left, added) = settle(&tx, updates, now_ms, keep)?;
+                        settled += left;
+                        appended += added;
                         results.push(None);
                     }
                 }
@@ -398,14 +404,15 @@ fn append(
 }
 
 /// Applies delivery results, keeping finished events in `delivered` when `keep`; returns
-/// how many rows left the journal.
+/// how many rows left the journal and how many were appended (email surveys).
 fn settle(
     tx: &Transaction<'_>,
     updates: &[Settlement],
     now_ms: i64,
     keep: bool,
-) -> rusqlite::Result<u64> {
+) -> rusqlite::Result<(u64, u64)> {
     let mut left = 0;
+    let mut added = 0;
     for update in updates {
         match update {
             Settlement::Progress {
@@ -461,9 +468,17 @@ fn settle(
                 )?
                 .execute(params![id, attempts, next_attempt_ms, error])?;
             }
+            Settlement::Survey { id, call } => {
+                added += tx
+                    .prepare_cached(
+                        "INSERT INTO journal (source, user_key, message_id, kind, body, accepted_at_ms)
+                         SELECT source, user_key, message_id, 'call', ?2, ?3 FROM journal WHERE id = ?1",
+                    )?
+                    .execute(params![id, call, now_ms])? as u64;
+            }
         }
     }
-    Ok(left)
+    Ok((left, added))
 }
 
 /// Copies event row `id` to `delivered`, under the same id (so acceptance order), with the
