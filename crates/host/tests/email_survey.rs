@@ -196,7 +196,7 @@ both_backends! {
             let _ = stopped.await;
         }));
         let decided = async {
-            while decisions.get().get("sent").is_none() || *cut.refused.lock().unwrap() == 0 {
+            while !decisions.get().contains_key("sent") || *cut.refused.lock().unwrap() == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
