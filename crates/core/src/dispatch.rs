@@ -113,6 +113,9 @@ pub struct MappedEvent<'a> {
     pub warnings: &'a [crate::error::Warning],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<SkipReason>,
+    /// With `survey_channel = "email"`: the email survey an eligible answer would lead to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_survey: Option<crate::email_survey::SurveyPreview>,
 }
 
 impl<'a> MappedEvent<'a> {
@@ -128,6 +131,13 @@ impl<'a> MappedEvent<'a> {
             calls: &output.calls,
             warnings: &output.warnings,
             skipped: output.skipped,
+            email_survey: crate::email_survey::for_event(
+                settings,
+                event,
+                &output.calls,
+                &output.state,
+            )
+            .map(crate::email_survey::SurveyPreview::new),
         }
     }
 }

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::call::{InMomentCall, Params};
+use crate::event::{Event, Payload};
+use crate::settings::Settings;
 use crate::state::UserState;
 
 /// At most one survey per user this often, by default (on top of InMoment's throttling).
@@ -178,6 +180,74 @@ pub fn after_answer(
         }
     }
     Ok(())
+}
+
+/// For a mapped event of a source that surveys by email: the survey its eligibility answer
+/// would lead to, or why none (`None`: the source does not survey, or the event is not a
+/// track, or it is a survey answer itself: the response and decline events).
+/// `state_after` is the user's state as the event left it, before anything is trimmed.
+pub fn for_event(
+    settings: &Settings,
+    event: &Event,
+    calls: &[InMomentCall],
+    state_after: &UserState,
+) -> Option<Result<InMomentCall, SurveySkip>> {
+    let Payload::Track { event: name, .. } = &event.payload else {
+        return None;
+    };
+    let message_id = event.message_id.as_deref().unwrap_or_default();
+    for_track(
+        settings,
+        message_id,
+        name,
+        event.user_id.as_deref(),
+        calls,
+        state_after,
+    )
+}
+
+/// [`for_event`] for track event `name` (`message_id`, of user `user_id`).
+pub fn for_track(
+    settings: &Settings,
+    message_id: &str,
+    name: &str,
+    user_id: Option<&str>,
+    calls: &[InMomentCall],
+    state_after: &UserState,
+) -> Option<Result<InMomentCall, SurveySkip>> {
+    if !settings.email_survey.enabled
+        || name == settings.response_event
+        || name == settings.decline_event
+    {
+        return None;
+    }
+    if !calls.iter().any(|call| call.kind() == "eligibility_check") {
+        return Some(Err(SurveySkip::EventNotSelected));
+    }
+    Some(draft(
+        &settings.email_survey,
+        message_id,
+        name,
+        state_after,
+        user_id,
+    ))
+}
+
+/// What `map` shows of a survey: the call it would make if InMoment answered eligible.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurveyPreview {
+    IfEligible(InMomentCall),
+    None(String),
+}
+
+impl SurveyPreview {
+    pub fn new(survey: Result<InMomentCall, SurveySkip>) -> SurveyPreview {
+        match survey {
+            Ok(call) => SurveyPreview::IfEligible(call),
+            Err(skip) => SurveyPreview::None(skip.reason()),
+        }
+    }
 }
 
 /// `subject`, `intro`, `survey_immediately` or `delay`, and the user's properties as

@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use inmoment_core::email_survey::draft;
+use inmoment_core::email_survey;
 use inmoment_core::{
-    map_event_owned, Event, EventType, InMomentCall, Registry, Settings, SkipReason, SurveySkip,
+    map_event_owned, Event, InMomentCall, Payload, Registry, Settings, SkipReason, SurveySkip,
     UserState,
 };
 
@@ -182,25 +182,30 @@ pub fn map_stored(body: &str, source: &str, before: UserState, mapping: &Mapping
         };
     };
     let before = persisted(before);
-    let surveyed = survey_of(&event, settings);
+    // Only what a survey needs of the event is kept: the handler takes the rest.
+    let survey_event = match &event.payload {
+        Payload::Track { event: name, .. } if settings.email_survey.enabled => Some((
+            event.message_id.clone().unwrap_or_default(),
+            name.clone(),
+            event.user_id.clone(),
+        )),
+        _ => None,
+    };
     // The event is given away: the handler moves its properties instead of copying.
     match map_event_owned(mapping.registry, event, before.clone(), settings) {
         Ok(output) => {
             // Drafted from the state before it is trimmed: the survey carries the
             // properties the event gave the user.
-            let survey = surveyed.map(|(message_id, name, user_id)| {
-                let surveyed = output.calls.iter().any(|c| c.kind() == "eligibility_check");
-                if !surveyed {
-                    return Err(SurveySkip::EventNotSelected);
-                }
-                draft(
-                    &settings.email_survey,
+            let survey = survey_event.and_then(|(message_id, name, user_id)| {
+                email_survey::for_track(
+                    settings,
                     &message_id,
                     &name,
-                    &output.state,
                     user_id.as_deref(),
+                    &output.calls,
+                    &output.state,
                 )
-                .map(Box::new)
+                .map(|survey| survey.map(Box::new))
             });
             let after = persisted(output.state);
             Mapped::Calls {
@@ -220,25 +225,6 @@ pub fn map_stored(body: &str, source: &str, before: UserState, mapping: &Mapping
             ),
         },
     }
-}
-
-/// For a track event of a source that surveys by email: its messageId, name and user id;
-/// survey answers (the response and decline events) never lead to a survey.
-fn survey_of(event: &Event, settings: &Settings) -> Option<(String, String, Option<String>)> {
-    if !settings.email_survey.enabled || event.event_type() != EventType::Track {
-        return None;
-    }
-    let inmoment_core::Payload::Track { event: name, .. } = &event.payload else {
-        return None;
-    };
-    if *name == settings.response_event || *name == settings.decline_event {
-        return None;
-    }
-    Some((
-        event.message_id.clone().unwrap_or_default(),
-        name.clone(),
-        event.user_id.clone(),
-    ))
 }
 
 /// What a user's next event needs of their state and cannot derive. The event name,

@@ -217,3 +217,52 @@ response_event = "NPS Answered"
     assert!(String::from_utf8_lossy(&unknown.stderr)
         .contains("no source is named `nope`; configured: default, shop"));
 }
+
+#[test]
+fn with_email_surveys_map_shows_the_survey_an_eligible_answer_would_send_or_why_none() {
+    let input = concat!(
+        r#"{"type":"identify","userId":"ann","traits":{"email":"ann@example.com"}}"#,
+        "\n",
+        r#"{"type":"track","userId":"ann","event":"Invoice Paid","properties":{"plan":"pro"}}"#,
+        "\n",
+        r#"{"type":"track","userId":"cy","event":"Invoice Paid"}"#,
+        "\n",
+        r#"{"type":"track","userId":"ann","event":"Signed Up"}"#,
+        "\n",
+    );
+    let mut args = TOKEN.to_vec();
+    args.extend([
+        "--survey-channel",
+        "email",
+        "--survey-events",
+        "Invoice Paid",
+        "--survey-delay-days",
+        "2",
+    ]);
+    let output = map(input, &args);
+    assert!(output.status.success(), "{output:?}");
+    let lines = lines(&output);
+    assert_eq!(
+        lines[0].get("email_survey"),
+        None,
+        "an identify leads to no survey"
+    );
+    assert_eq!(
+        lines[1]["email_survey"],
+        json!({"if_eligible": {
+            "call": "email_survey",
+            "messageId": "line-2",
+            "emails": ["ann@example.com"],
+            "external_ids": ["ann"],
+            "fields": {"delay": "2", "end_user[properties][plan]": "pro"}
+        }})
+    );
+    assert_eq!(lines[2]["email_survey"], json!({"none": "no email"}));
+    assert_eq!(
+        lines[3]["email_survey"],
+        json!({"none": "event not selected"})
+    );
+    // Off by default: no field at all.
+    let plain = lines(&map(input, &TOKEN));
+    assert!(plain.iter().all(|line| line.get("email_survey").is_none()));
+}
