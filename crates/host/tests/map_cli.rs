@@ -241,14 +241,14 @@ fn with_email_surveys_map_shows_the_survey_an_eligible_answer_would_send_or_why_
     ]);
     let output = map(input, &args);
     assert!(output.status.success(), "{output:?}");
-    let lines = lines(&output);
+    let seen = lines(&output);
     assert_eq!(
         lines[0].get("email_survey"),
         None,
         "an identify leads to no survey"
     );
     assert_eq!(
-        lines[1]["email_survey"],
+        seen[1]["email_survey"],
         json!({"if_eligible": {
             "call": "email_survey",
             "messageId": "line-2",
@@ -257,7 +257,7 @@ fn with_email_surveys_map_shows_the_survey_an_eligible_answer_would_send_or_why_
             "fields": {"delay": "2", "end_user[properties][plan]": "pro"}
         }})
     );
-    assert_eq!(lines[2]["email_survey"], json!({"none": "no email"}));
+    assert_eq!(seen[2]["email_survey"], json!({"none": "no email"}));
     assert_eq!(
         lines[3]["email_survey"],
         json!({"none": "event not selected"})
