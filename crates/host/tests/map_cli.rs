@@ -243,7 +243,7 @@ fn with_email_surveys_map_shows_the_survey_an_eligible_answer_would_send_or_why_
     assert!(output.status.success(), "{output:?}");
     let seen = lines(&output);
     assert_eq!(
-        lines[0].get("email_survey"),
+        seen[0].get("email_survey"),
         None,
         "an identify leads to no survey"
     );
@@ -259,7 +259,7 @@ fn with_email_surveys_map_shows_the_survey_an_eligible_answer_would_send_or_why_
     );
     assert_eq!(seen[2]["email_survey"], json!({"none": "no email"}));
     assert_eq!(
-        lines[3]["email_survey"],
+        seen[3]["email_survey"],
         json!({"none": "event not selected"})
     );
     // Off by default: no field at all.
