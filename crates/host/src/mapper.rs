@@ -20,6 +20,11 @@ impl<'a> StreamMapper<'a> {
         }
     }
 
+    /// The settings events are mapped with.
+    pub fn settings(&self) -> &'a Settings {
+        self.settings
+    }
+
     /// Maps one event and remembers the user's new state. A failed event leaves the
     /// user's state as it was.
     pub fn map(&mut self, event: &Event) -> Result<HandlerOutput, MappingError> {

@@ -435,3 +435,49 @@ fn bad_settings_exit_2_naming_the_key() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));
 }
+
+#[test]
+fn send_surveys_an_eligible_user_once_per_run_and_a_dry_run_sends_nothing() {
+    let fake = Fake::start();
+    let events = ndjson(&[
+        json!({"type":"identify","userId":"ann","traits":{"email":"ann@example.com"}}),
+        json!({"type":"track","userId":"ann","event":"Invoice Paid"}),
+        json!({"type":"track","userId":"ann","event":"Invoice Paid"}),
+        json!({"type":"track","userId":"cy","event":"Invoice Paid"}),
+        json!({"type":"track","userId":"ann","event":"Signed Up"}),
+    ]);
+    let mut env = fake.env();
+    env.push(("INMOMENT_SURVEY_CHANNEL", "email".into()));
+    env.push(("INMOMENT_SURVEY_EVENTS", "Invoice Paid".into()));
+
+    let dry = send(&["--dry-run"], &env, &events);
+    assert!(dry.status.success(), "{dry:?}");
+    assert!(
+        fake.sandbox.requests().is_empty(),
+        "a dry run reached InMoment"
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&dry.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let shown: Vec<(u64, String)> = lines
+        .iter()
+        .map(|l| (l["line"].as_u64().unwrap(), l["email_survey"].to_string()))
+        .collect();
+    assert_eq!(shown.len(), 4, "{lines:?}");
+    assert!(shown[0].1.contains("if_eligible") && shown[0].1.contains("ann@example.com"));
+    assert_eq!(shown[2], (4, r#"{"none":"no email"}"#.to_string()));
+    assert_eq!(
+        shown[3],
+        (5, r#"{"none":"event not selected"}"#.to_string())
+    );
+    let stderr = String::from_utf8_lossy(&dry.stderr);
+    assert!(stderr.contains("1 users would be surveyed"), "{stderr}");
+
+    let output = send(&["--summary-json"], &env, &events);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(summary(&output)["email_surveys"], 1);
+    let surveys = fake.sandbox.state()["accounts"][TOKEN]["email_surveys"].clone();
+    assert_eq!(surveys.as_array().map(Vec::len), Some(1), "{surveys}");
+    assert_eq!(surveys[0]["email"], "ann@example.com");
+}

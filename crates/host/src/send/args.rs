@@ -19,6 +19,10 @@ pub struct SendArgs {
     /// Print the final summary as one JSON object instead of text.
     #[arg(long)]
     pub summary_json: bool,
+    /// Send nothing: map the events and print, for each track event of a source with
+    /// `survey_channel = "email"`, the survey an eligible answer would send (or why none).
+    #[arg(long, conflicts_with = "failed")]
+    pub dry_run: bool,
     /// Where the events go: `serve`'s configuration and the source to send with.
     #[command(flatten)]
     pub settings: SourceArgs,

@@ -3,10 +3,10 @@
 //! user's first event starts the lane; it ends when the user has nothing left queued. How
 //! many calls are in flight across lanes is the delivery stack's concurrency limit.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use inmoment_core::InMomentCall;
+use inmoment_core::{InMomentCall, SurveySkip};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -20,6 +20,8 @@ pub struct Job {
     pub text: Vec<u8>,
     /// The calls to make, or why the event could not be mapped.
     pub work: Result<Vec<InMomentCall>, String>,
+    /// The email survey an eligible answer leads to (see `prepare.rs`).
+    pub survey: Option<Result<InMomentCall, SurveySkip>>,
     pub slot: OwnedSemaphorePermit,
 }
 
@@ -29,20 +31,29 @@ pub struct Lanes {
     deliver: Arc<dyn Deliver>,
     source: String,
     settled: UnboundedSender<Settled>,
+    /// Users surveyed by email in this run: `send` keeps no state between runs, so
+    /// `survey_min_interval_days` holds within one run (InMoment's throttling across).
+    surveyed: Mutex<HashSet<String>>,
+    /// `survey_min_interval_days` is 0: no limit of ours.
+    resurvey: bool,
 }
 
 impl Lanes {
-    /// Lanes sending with `source`'s client and reporting each settled event to `settled`.
+    /// Lanes sending with `source`'s client and reporting each settled event to
+    /// `settled`; `resurvey`: a user may be surveyed by email more than once in a run.
     pub fn new(
         deliver: Arc<dyn Deliver>,
         source: String,
         settled: UnboundedSender<Settled>,
+        resurvey: bool,
     ) -> Arc<Lanes> {
         Arc::new(Lanes {
             waiting: Mutex::new(HashMap::new()),
             deliver,
             source,
             settled,
+            surveyed: Mutex::new(HashSet::new()),
+            resurvey,
         })
     }
 
@@ -62,7 +73,7 @@ impl Lanes {
     async fn drain(self: Arc<Self>, user: String, first: Job) {
         let mut job = first;
         loop {
-            let settled = self.settle(job).await;
+            let settled = self.settle(&user, job).await;
             if self.settled.send(settled).is_err() {
                 return; // nobody is counting any more: the run is over
             }
@@ -84,15 +95,32 @@ impl Lanes {
         next
     }
 
+    /// Whether `user` may be surveyed now (not yet in this run, unless surveys may repeat);
+    /// remembers them.
+    fn first_survey(&self, user: &str) -> bool {
+        let mut surveyed = self.surveyed.lock().unwrap_or_else(PoisonError::into_inner);
+        surveyed.insert(user.to_string()) || self.resurvey
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, VecDeque<Job>>> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn settle(&self, job: Job) -> Settled {
-        let (verdict, answers) = match &job.work {
+    async fn settle(&self, user: &str, job: Job) -> Settled {
+        let (mut verdict, mut answers) = match &job.work {
             Ok(calls) => send_calls(self.deliver.as_ref(), &self.source, calls).await,
             Err(reason) => (Verdict::Failed(reason.clone()), Answers::default()),
         };
+        if let (Some(Ok(survey)), Verdict::Delivered) = (&job.survey, &verdict) {
+            if answers.eligible > 0 && self.first_survey(user) {
+                match self.deliver.deliver(&self.source, survey).await {
+                    Attempt::Delivered { .. } => answers.surveys += 1,
+                    Attempt::Permanent { reason, .. } | Attempt::Retry { reason, .. } => {
+                        verdict = Verdict::Failed(format!("email_survey: {reason}"));
+                    }
+                }
+            }
+        }
         Settled {
             line: job.line,
             text: job.text,
@@ -188,7 +216,7 @@ mod tests {
             sent: Mutex::new(Vec::new()),
         });
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let lanes = Lanes::new(deliver.clone(), "default".into(), tx);
+        let lanes = Lanes::new(deliver.clone(), "default".into(), tx, false);
         let window = Arc::new(Semaphore::new(16));
         for line in 1..=6u64 {
             let user = if line % 2 == 0 { "even" } else { "odd" };
@@ -204,6 +232,7 @@ mod tests {
                     line,
                     text: Vec::new(),
                     work: Ok(calls),
+                    survey: None,
                     slot,
                 },
             );

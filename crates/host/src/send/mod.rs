@@ -5,6 +5,7 @@
 //! failed; failed events' lines can be kept (`--failed`) to send again.
 
 mod args;
+mod dry_run;
 mod input;
 mod lanes;
 mod outcome;
@@ -65,6 +66,9 @@ pub enum SendError {
 /// Runs the command; exit 0 when every event was delivered or skipped, 1 when any failed.
 pub fn command(args: SendArgs, registry: &Registry) -> Result<ExitCode, SendError> {
     let (config, source) = args.settings.load()?;
+    if args.dry_run {
+        return dry_run::run(registry, &source, args.file.as_deref());
+    }
     let input = Input::open(args.file.as_deref())?;
     let total = Input::count_events(args.file.as_deref());
     let mut failed_out = args
@@ -143,7 +147,8 @@ pub async fn run(
     let started = Instant::now();
     let window = Arc::new(Semaphore::new(WINDOW));
     let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<Settled>();
-    let lanes = Lanes::new(deliver, source.name.clone(), settled_tx.clone());
+    let resurvey = source.settings.email_survey.min_interval_days == 0;
+    let lanes = Lanes::new(deliver, source.name.clone(), settled_tx.clone(), resurvey);
     let mut mapper = StreamMapper::new(registry, &source.settings);
     let read = read_all(&mut mapper, input.as_mut(), lanes, settled_tx, window);
     let collect = async {
@@ -195,12 +200,13 @@ async fn read_all(
             return Ok(()); // the tally stopped (its output failed): stop reading
         }
         match prepare(mapper, number, &line) {
-            Prepared::Send { user, work } => lanes.submit(
+            Prepared::Send { user, work, survey } => lanes.submit(
                 user,
                 Job {
                     line: number,
                     text: line.clone(),
                     work,
+                    survey,
                     slot,
                 },
             ),

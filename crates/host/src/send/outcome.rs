@@ -19,6 +19,8 @@ pub struct Answers {
     pub calls: u64,
     pub eligible: u64,
     pub not_eligible: u64,
+    /// Email surveys sent after an eligible answer.
+    pub surveys: u64,
 }
 
 /// One settled event. Its `slot` in the read-ahead window frees when this is dropped, so

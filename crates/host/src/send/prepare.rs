@@ -1,7 +1,8 @@
 //! One input line made ready to send: parsed, mapped with its user's state (as one browser
 //! session would see the user's events), or the reason it cannot be sent.
 
-use inmoment_core::{Event, InMomentCall, MappingError};
+use inmoment_core::email_survey;
+use inmoment_core::{Event, InMomentCall, MappingError, SurveySkip};
 
 use super::outcome::Verdict;
 use crate::mapper::StreamMapper;
@@ -14,6 +15,9 @@ pub enum Prepared {
     Send {
         user: String,
         work: Result<Vec<InMomentCall>, String>,
+        /// With `survey_channel = "email"`: the survey an eligible answer leads to, or
+        /// why none.
+        survey: Option<Result<InMomentCall, SurveySkip>>,
     },
     /// Settled already: not an event (no user), or nothing to send.
     Done(Verdict),
@@ -37,11 +41,18 @@ pub fn prepare(mapper: &mut StreamMapper<'_>, number: u64, bytes: &[u8]) -> Prep
         Ok(output) if output.calls.is_empty() => Prepared::Done(Verdict::Skipped),
         Ok(output) => Prepared::Send {
             user,
+            survey: email_survey::for_event(
+                mapper.settings(),
+                &event,
+                &output.calls,
+                &output.state,
+            ),
             work: Ok(output.calls),
         },
         Err(error) => Prepared::Send {
             user,
             work: Err(reason(&error)),
+            survey: None,
         },
     }
 }
@@ -71,7 +82,7 @@ mod tests {
     fn a_line_without_a_message_id_gets_its_line_number() {
         with_mapper(|mapper| {
             let line = br#"{"type":"track","userId":"u1","event":"Paid"}"#;
-            let Prepared::Send { user, work } = prepare(mapper, 7, line) else {
+            let Prepared::Send { user, work, .. } = prepare(mapper, 7, line) else {
                 panic!("expected calls");
             };
             assert_eq!(user, "u1");

@@ -48,6 +48,8 @@ pub struct Summary {
     /// Eligibility answers: InMoment would survey the user now, or would not.
     pub eligible: u64,
     pub not_eligible: u64,
+    /// Email surveys sent after eligible answers (`survey_channel = "email"`).
+    pub email_surveys: u64,
     pub elapsed_secs: f64,
     pub events_per_sec: f64,
     /// Most frequent first.
@@ -61,6 +63,7 @@ impl Tally {
         self.answers.calls += answers.calls;
         self.answers.eligible += answers.eligible;
         self.answers.not_eligible += answers.not_eligible;
+        self.answers.surveys += answers.surveys;
         match verdict {
             Verdict::Delivered => self.delivered += 1,
             Verdict::Skipped => self.skipped += 1,
@@ -101,6 +104,7 @@ impl Tally {
             calls_delivered: self.answers.calls,
             eligible: self.answers.eligible,
             not_eligible: self.answers.not_eligible,
+            email_surveys: self.answers.surveys,
             elapsed_secs: secs,
             events_per_sec: if secs > 0.0 {
                 self.events as f64 / secs
@@ -131,6 +135,9 @@ impl Summary {
             "InMoment calls delivered: {}; eligibility answers: {} eligible, {} not eligible",
             self.calls_delivered, self.eligible, self.not_eligible
         );
+        if self.email_surveys > 0 {
+            let _ = writeln!(out, "Email surveys sent: {}", self.email_surveys);
+        }
         if self.failures.is_empty() {
             return out;
         }
@@ -169,6 +176,7 @@ mod tests {
             calls: 2,
             eligible: 1,
             not_eligible: 0,
+            surveys: 0,
         };
         tally.add(1, &Verdict::Delivered, ok);
         tally.add(2, &Verdict::Failed("a".into()), Answers::default());
