@@ -14,9 +14,11 @@ mod backoff;
 mod engine;
 mod inmoment;
 mod prepare;
+mod survey_batch;
 
 pub use attempt::{Attempt, Deliver, DeliveryObserver, NoObserver};
 pub use backoff::{Backoff, Jitter};
 pub use engine::{DeliveryConfig, Engine};
 pub use inmoment::{Attempts, InMomentDeliver};
 pub use prepare::{map_stored, Mapped, Mapping};
+pub use survey_batch::{SurveyBatcher, SURVEY_BATCH_WINDOW};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use inmoment_core::Registry;
-use inmoment_delivery::{Attempts, InMomentDeliver};
+use inmoment_delivery::{Attempts, InMomentDeliver, SurveyBatcher, SURVEY_BATCH_WINDOW};
 use inmoment_host::cli::{self, Cli, Command, DeadCommand, QueueCommand, SandboxArgs, ServeArgs};
 use inmoment_host::config::Config;
 use inmoment_host::{
@@ -139,7 +139,8 @@ fn serve_command(args: ServeArgs, registry: Registry) -> Result<ExitCode, String
             return Ok(());
         }
         logging::init(config.log_format);
-        let deliver = Arc::new(InMomentDeliver::from_config(&config, Attempts::Once)?);
+        let deliver = InMomentDeliver::from_config(&config, Attempts::Once)?;
+        let deliver = Arc::new(SurveyBatcher::new(Arc::new(deliver), SURVEY_BATCH_WINDOW));
         let store = service::open_store(&config, registry).await?;
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             format!(

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use inmoment_core::{Event, InMomentCall};
-use inmoment_delivery::{Attempt, Attempts, Deliver, DeliveryObserver, Engine, InMomentDeliver};
+use inmoment_delivery::{
+    Attempt, Attempts, Deliver, DeliveryObserver, Engine, InMomentDeliver, SurveyBatcher,
+    SURVEY_BATCH_WINDOW,
+};
 use inmoment_host::config::{Config, ConfigFlags};
 use inmoment_host::service;
 use inmoment_sandbox::{AccountConfig, Sandbox, SandboxConfig};
@@ -214,6 +217,49 @@ both_backends! {
         assert!(again.get().is_empty(), "the answer was decided again: {:?}", again.get());
         journal.close().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eligible_users_with_the_same_survey_fields_share_one_call() {
+    let dir = TempDir::new("email-survey-batch");
+    let mut account = AccountConfig::demo();
+    account.eligibility.eligible_users = None; // everyone is eligible
+    let sandbox = Sandbox::start(SandboxConfig {
+        accounts: vec![account],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let config = config(dir.path(), &sandbox);
+    let journal = Backend::Sqlite.open("email_survey_batch").await;
+    let mut events = Vec::new();
+    for user in ["ann", "bob", "cy"] {
+        events.push(identify(
+            &format!("i-{user}"),
+            user,
+            &format!("{user}@example.com"),
+        ));
+    }
+    for user in ["ann", "bob", "cy"] {
+        events.push(track(&format!("t-{user}"), user, "Invoice Paid"));
+    }
+    journal.accept(&web(&config), events).await.unwrap();
+    let real = InMomentDeliver::from_config(&config, Attempts::Once).unwrap();
+    // A wider window than serve's, so a busy test machine cannot split the batch.
+    let window = SURVEY_BATCH_WINDOW * 5;
+    let batched = Arc::new(SurveyBatcher::new(Arc::new(real), window));
+    deliver(&journal, &config, batched, Arc::new(Decisions::default())).await;
+    assert_eq!(surveys(&sandbox).len(), 3, "{:?}", surveys(&sandbox));
+    let calls = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/email_survey"))
+        .count();
+    assert_eq!(
+        calls, 1,
+        "three surveys with the same fields should share one call"
+    );
+    journal.close().await;
 }
 
 /// Delivers everything but email surveys, which fail as if the process died first.

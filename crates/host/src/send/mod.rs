@@ -31,7 +31,7 @@ pub use tally::{Failures, Summary};
 
 use crate::config::ConfigError;
 use crate::mapper::StreamMapper;
-use inmoment_delivery::{Attempts, Deliver, InMomentDeliver};
+use inmoment_delivery::{Attempts, Deliver, InMomentDeliver, SurveyBatcher, SURVEY_BATCH_WINDOW};
 use inmoment_store::accept::Source;
 use input::Input;
 use lanes::{Job, Lanes};
@@ -83,6 +83,7 @@ pub fn command(args: SendArgs, registry: &Registry) -> Result<ExitCode, SendErro
     let summary = runtime.block_on(async {
         let deliver = InMomentDeliver::from_config(&config, Attempts::QuickRetries)
             .map_err(SendError::Start)?;
+        let deliver = SurveyBatcher::new(Arc::new(deliver), SURVEY_BATCH_WINDOW);
         let failed = failed_out.as_mut().map(|w| w as &mut dyn Write);
         let reader = input.into_reader();
         run(
