@@ -92,6 +92,43 @@ async fn send_batch(
     }
 }
 
+/// Watches the nodes' heartbeats (`nodes.seen_at`, written by each beat) every 20 ms and
+/// keeps each node's longest gap between two beats: a gap longer than the lease's local
+/// validity (lease - attempt deadline - half a heartbeat: 867 ms here) means that node
+/// stopped counting its leases for a while. For diagnosis when an assertion fails.
+fn watch_heartbeats(database: String) -> Arc<Mutex<HashMap<String, Duration>>> {
+    let gaps = Arc::new(Mutex::new(HashMap::new()));
+    let out = gaps.clone();
+    tokio::spawn(async move {
+        let config: tokio_postgres::Config = database.parse().unwrap();
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let mut last: HashMap<String, f64> = HashMap::new();
+        loop {
+            let Ok(rows) = client
+                .query(
+                    "SELECT node, extract(epoch FROM seen_at)::float8 FROM nodes",
+                    &[],
+                )
+                .await
+            else {
+                return;
+            };
+            for row in rows {
+                let (node, seen): (String, f64) = (row.get(0), row.get(1));
+                if let Some(previous) = last.insert(node.clone(), seen) {
+                    let gap = Duration::from_secs_f64((seen - previous).max(0.0));
+                    let mut gaps = out.lock().unwrap();
+                    let longest = gaps.entry(node).or_insert(Duration::ZERO);
+                    *longest = (*longest).max(gap);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    gaps
+}
+
 /// Polls until `done` holds for the partition leases (every 50 ms), or panics after
 /// `patience` with the last state seen.
 async fn wait_owners(
@@ -112,6 +149,19 @@ async fn wait_owners(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The warnings and errors the nodes logged, for diagnosis.
+fn warnings(servers: &[ServerProcess]) -> String {
+    let mut out = String::new();
+    for (n, server) in servers.iter().enumerate() {
+        for line in server.log().lines() {
+            if line.contains("WARN") || line.contains("ERROR") {
+                out.push_str(&format!("\nnode-{n}: {line}"));
+            }
+        }
+    }
+    out
 }
 
 fn live_count(owners: &[PartitionOwner], node: &str) -> usize {
@@ -148,6 +198,7 @@ async fn a_node_killed_under_load_loses_nothing_and_its_partitions_move_in_time(
         servers.push(ServerProcess::start_with(dir.path(), &sandbox.base_url(), &env).await);
     }
     let admin = PgAdmin::connect(&database).await.unwrap();
+    let heartbeat_gaps = watch_heartbeats(database.clone());
 
     // Nodes started one after the other; wait until the leases have settled to the fair
     // share of three (at most 6 each, all 16 live), so no node gives any up under load.
@@ -302,8 +353,10 @@ async fn a_node_killed_under_load_loses_nothing_and_its_partitions_move_in_time(
                     .collect();
                 panic!(
                     "user {user}: event {seq} first delivered after event {previous}; \
-                     killed node {VICTIM} at {killed_ms} ms; requests:\n{}",
-                    trace.join("\n")
+                     killed node {VICTIM} at {killed_ms} ms; longest heartbeat gaps {:?}; \
+                     requests:\n{}",
+                    heartbeat_gaps.lock().unwrap(),
+                    trace.join("\n") + &warnings(&servers),
                 );
             }
         }
@@ -322,11 +375,12 @@ async fn a_node_killed_under_load_loses_nothing_and_its_partitions_move_in_time(
          {} events accepted in {load_time:.2?} ({accepted_at_kill} accepted and \
          {delivered_at_kill} delivered at the kill); {} delivered, {} distinct, \
          {duplicates} duplicates (bound {bound}); the victim's {} partitions \
-         taken over {takeover:.2?} after SIGKILL",
+         taken over {takeover:.2?} after SIGKILL; longest heartbeat gaps {:?}",
         accepted.len(),
         delivered.len(),
         distinct.len(),
         orphaned.len(),
+        heartbeat_gaps.lock().unwrap(),
     );
     assert_eq!(accepted.len(), EVENTS, "every batch was accepted somewhere");
     assert!(
