@@ -118,7 +118,8 @@ fn watch_heartbeats(database: String) -> Arc<Mutex<HashMap<String, Duration>>> {
                 let (node, seen): (String, f64) = (row.get(0), row.get(1));
                 if let Some(previous) = last.insert(node.clone(), seen) {
                     let gap = Duration::from_secs_f64((seen - previous).max(0.0));
-                    let mut gaps = out.lock().unwrap();
+                    // Poisoned once the test panicked: nothing left to watch for.
+                    let Ok(mut gaps) = out.lock() else { return };
                     let longest = gaps.entry(node).or_insert(Duration::ZERO);
                     *longest = (*longest).max(gap);
                 }
@@ -322,7 +323,10 @@ async fn a_node_killed_under_load_loses_nothing_and_its_partitions_move_in_time(
         accepted.len()
     );
 
-    // (b) Per user, first deliveries come in sequence order.
+    // (b) Per user, first deliveries come in sequence order. As of this commit this fails
+    // in about one run in ten (more on a loaded machine): after the takeover a user's
+    // older rows are passed over, later ones go out, and the older ones only at the
+    // engine's periodic rescan (30 s); the message shows that user's deliveries.
     let mut last_seq: HashMap<usize, usize> = HashMap::new();
     let mut first_seen = HashSet::new();
     for name in &delivered {
@@ -355,7 +359,7 @@ async fn a_node_killed_under_load_loses_nothing_and_its_partitions_move_in_time(
                     "user {user}: event {seq} first delivered after event {previous}; \
                      killed node {VICTIM} at {killed_ms} ms; longest heartbeat gaps {:?}; \
                      requests:\n{}",
-                    heartbeat_gaps.lock().unwrap(),
+                    heartbeat_gaps.lock().unwrap().clone(),
                     trace.join("\n") + &warnings(&servers),
                 );
             }
