@@ -88,7 +88,7 @@ fn auth_headers() -> Vec<String> {
 }
 
 /// `serve` (release) with its store in a fresh directory and InMoment at `inmoment`.
-fn start_serve(
+pub(crate) fn start_serve(
     root: &Path,
     name: &str,
     inmoment: &str,
@@ -128,7 +128,11 @@ fn start_serve(
     Ok(server)
 }
 
-fn start_sandbox(root: &Path, listen: &str, rate_limit: Option<&str>) -> Result<Server, String> {
+pub(crate) fn start_sandbox(
+    root: &Path,
+    listen: &str,
+    rate_limit: Option<&str>,
+) -> Result<Server, String> {
     let mut args = vec!["sandbox", "--listen", listen];
     if let Some(limit) = rate_limit {
         args.extend(["--rate-limit-per-minute", limit]);
@@ -311,14 +315,14 @@ fn backlog(root: &Path, rows: &mut Vec<Row>) -> Result<(), String> {
     Ok(())
 }
 
-fn batch_template(items: usize) -> String {
+pub(crate) fn batch_template(items: usize) -> String {
     let events: Vec<String> = (0..items)
         .map(|i| format!(r#"{{"type":"track","messageId":"bench-{{{{run}}}}-{{{{n}}}}-{i}","userId":"user-{{{{n}}}}-{}","event":"Invoice Paid","properties":{{"amount_amount":4900,"currency":"EUR","plan":"business"}}}}"#, i % 10))
         .collect();
     format!(r#"{{"batch":[{}]}}"#, events.join(","))
 }
 
-fn one_load(
+pub(crate) fn one_load(
     root: &Path,
     addr: &str,
     path: &str,
@@ -383,14 +387,14 @@ fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
 }
 
 /// The sandbox's never-trimmed counter of one route.
-fn counter(addr: &str, route: &str) -> u64 {
+pub(crate) fn counter(addr: &str, route: &str) -> u64 {
     http_get(addr, "/_sandbox/counters")
         .ok()
         .and_then(|text| number_after(&text, &format!("\"{route}\""), ":"))
         .map_or(0, |n| n as u64)
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
@@ -399,7 +403,11 @@ fn wait_for(mut done: impl FnMut() -> bool, what: &str) -> Result<(), String> {
     wait_for_long(&mut done, what, 30)
 }
 
-fn wait_for_long(mut done: impl FnMut() -> bool, what: &str, seconds: u64) -> Result<(), String> {
+pub(crate) fn wait_for_long(
+    mut done: impl FnMut() -> bool,
+    what: &str,
+    seconds: u64,
+) -> Result<(), String> {
     let started = std::time::Instant::now();
     while !done() {
         if started.elapsed().as_secs() > seconds {
@@ -429,8 +437,8 @@ fn dir_size(dir: &Path) -> u64 {
 }
 
 /// A load result (median run by requests/s).
-struct Load {
-    rps: f64,
+pub(crate) struct Load {
+    pub(crate) rps: f64,
     p50: f64,
     p99: f64,
     p999: f64,
@@ -451,9 +459,9 @@ fn median_load(
 }
 
 /// A child server that prints its address on its first stdout line; killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Server {
@@ -493,7 +501,7 @@ fn write_body(root: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-fn step(cargo: &str, root: &Path, args: &[&str]) -> Result<(), String> {
+pub(crate) fn step(cargo: &str, root: &Path, args: &[&str]) -> Result<(), String> {
     let status = Command::new(cargo)
         .args(args)
         .current_dir(root)
@@ -515,10 +523,16 @@ fn write_report(root: &Path, rows: &[Row]) -> Result<(), String> {
         let _ = writeln!(table, "| {} | {} | {} |", row.what, row.figure, row.note);
     }
     println!("\n{table}");
-    let report = format!(
+    let mut report = format!(
         "# Benchmarks\n\nMeasured by `cargo xtask bench` on {} with {cores} cores (loopback; the load generator and the server share the machine). Medians of {RUNS} runs; HTTP figures are also given as a ratio to the bare server measured in the same run.\n\n{table}",
         today()
     );
+    // `cargo xtask bench pg` measures apart (it needs the prepared PostgreSQL); its last
+    // figures stay.
+    let previous = std::fs::read_to_string(root.join("BENCHMARKS.md")).unwrap_or_default();
+    if let Some(section) = crate::bench_pg::existing_section(&previous) {
+        report = crate::bench_pg::with_section(&report, &section);
+    }
     std::fs::write(root.join("BENCHMARKS.md"), report).map_err(|e| e.to_string())
 }
 
@@ -534,7 +548,7 @@ fn number_after(text: &str, label: &str, key: &str) -> Option<f64> {
     rest[..end].trim().parse().ok()
 }
 
-fn thousands(value: f64) -> String {
+pub(crate) fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value);
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -547,7 +561,7 @@ fn thousands(value: f64) -> String {
 }
 
 /// Today as YYYY-MM-DD (UTC), from the system clock, without a date crate.
-fn today() -> String {
+pub(crate) fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

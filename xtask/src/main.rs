@@ -7,8 +7,11 @@
 //!   prints its name and time, and a failure stops with a one-line hint.
 //! - `bench`: measures mapping, the bare-server limit, ingest, end to end and backlog, and
 //!   writes `BENCHMARKS.md` (see `bench.rs`).
+//! - `bench pg`: ingest and drain with 1, 2 and 3 nodes on the prepared PostgreSQL, into
+//!   its own section of `BENCHMARKS.md` (see `bench_pg.rs`).
 
 mod bench;
+mod bench_pg;
 mod postgres;
 mod prepare;
 
@@ -56,6 +59,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("bench") if args.get(1).map(String::as_str) == Some("pg") => {
+            match bench_pg::run(&cargo(), &project_root()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("==> bench pg FAILED: {message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("bench") => match bench::run(&cargo(), &project_root()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -64,7 +76,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask <prepare|ci|bench|postgres-stop>\n  prepare        install the published clients the tests drive, start the tests' PostgreSQL\n  ci             prepare, fmt check, clippy -D warnings, all tests\n  bench          throughput, latency and memory figures into BENCHMARKS.md\n  postgres-stop  stop the PostgreSQL cluster prepare started (target/postgres)");
+            eprintln!("usage: cargo xtask <prepare|ci|bench|bench pg|postgres-stop>\n  prepare        install the published clients the tests drive, start the tests' PostgreSQL\n  ci             prepare, fmt check, clippy -D warnings, all tests\n  bench          throughput, latency and memory figures into BENCHMARKS.md\n  bench pg       1, 2 and 3 nodes on the prepared PostgreSQL, into its section of BENCHMARKS.md\n  postgres-stop  stop the PostgreSQL cluster prepare started (target/postgres)");
             ExitCode::from(2)
         }
     }

@@ -58,6 +58,16 @@ impl ServerProcess {
     /// Starts `serve` on a free port of 127.0.0.1 with the store in `data_dir` and both
     /// InMoment URLs at `inmoment_url`; returns once it logs that it listens.
     pub async fn start(data_dir: &Path, inmoment_url: &str) -> ServerProcess {
+        ServerProcess::start_with(data_dir, inmoment_url, &[]).await
+    }
+
+    /// As [`ServerProcess::start`], with more `INMOMENT_*` settings (set last, so they
+    /// win), e.g. the shared store of `scale_out.rs`.
+    pub async fn start_with(
+        data_dir: &Path,
+        inmoment_url: &str,
+        extra_env: &[(&str, String)],
+    ) -> ServerProcess {
         let port = free_port();
         // Appended to, so the log of a killed run and of its restart are both kept.
         let log = data_dir.join("server.log");
@@ -87,6 +97,11 @@ impl ServerProcess {
             // Fixed so that `crash_ingest.rs` knows how many calls can be in flight (× 4).
             .env("INMOMENT_DELIVERY_CONCURRENCY", "8")
             .env("RUST_LOG", "info")
+            .envs(
+                extra_env
+                    .iter()
+                    .map(|(name, value)| (*name, value.as_str())),
+            )
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(Stdio::piped());
