@@ -171,6 +171,21 @@ async fn nodes_share_the_partitions_and_a_leaving_node_hands_its_own_over() {
         held_a.iter().all(|p| !held_b.contains(p)),
         "{held_a:?} {held_b:?}"
     );
+    // b claimed its half after its delivery began: it reads none of it until delivery
+    // restarts its scan, which would otherwise meet a user's later rows before earlier ones.
+    let events = (0..40)
+        .map(|n| track(&format!("p{n}"), &format!("user-{n}")))
+        .collect();
+    a.accept(&source(), events).await.unwrap();
+    let early = b.scan_after(0, 1000).await.unwrap();
+    assert!(early.is_empty(), "read before the rescan: {early:?}");
+    assert!(b.take_rescan(), "the claim did not ask for a rescan");
+    let rows = b.scan_after(0, 1000).await.unwrap();
+    assert!(!rows.is_empty());
+    for row in &rows {
+        let partition = partition_of(&row.source, &row.user_key, 8);
+        assert!(held_b.contains(&partition), "b read partition {partition}");
+    }
     a.close().await;
     // a gave its leases back: b takes them at its next heartbeat (300 ms here).
     let took = async {

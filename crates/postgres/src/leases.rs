@@ -19,8 +19,12 @@ use deadpool_postgres::Object;
 /// The partitions this node holds, as of its last successful heartbeat.
 #[derive(Debug, Default)]
 struct Held {
-    /// Sorted.
+    /// Delivered from now on; sorted.
     partitions: Vec<i32>,
+    /// Claimed, but delivery has not restarted its scan for them yet: until it does, a
+    /// scan from its current cursor would meet a user's later rows before their earlier
+    /// ones, so these are not delivered (nor read) yet.
+    claimed: Vec<i32>,
     /// By partition number, for the per-user check.
     by_number: Vec<bool>,
     /// After this the leases no longer count locally (see the module docs).
@@ -34,7 +38,7 @@ pub(crate) struct Leases {
     /// How long after a renewal is sent its leases count locally.
     valid_for: Duration,
     held: Mutex<Held>,
-    /// Set when a heartbeat claimed partitions: their rows may lie behind delivery's cursor.
+    /// Set when a heartbeat claimed partitions (see [`Held::claimed`]).
     gained: AtomicBool,
 }
 
@@ -68,6 +72,19 @@ impl Leases {
         }
     }
 
+    /// Every partition this node holds a lease on now, claimed ones included (for
+    /// metrics and `queue`; delivery reads [`Leases::held`]).
+    pub fn leased(&self) -> Vec<i32> {
+        match self.held.lock() {
+            Ok(held) if held.valid_until.is_some_and(|until| Instant::now() < until) => {
+                let mut all = [held.partitions.as_slice(), held.claimed.as_slice()].concat();
+                all.sort_unstable();
+                all
+            }
+            _ => Vec::new(),
+        }
+    }
+
     pub fn holds(&self, partition: i32) -> bool {
         let Ok(held) = self.held.lock() else {
             return false;
@@ -79,9 +96,27 @@ impl Leases {
                 .unwrap_or(false)
     }
 
-    /// True once after a heartbeat claimed partitions.
+    /// True once after a heartbeat claimed partitions; they are delivered from now on. The
+    /// caller restarts its scan from the start before reading again.
     pub fn take_gained(&self) -> bool {
-        self.gained.swap(false, Ordering::AcqRel)
+        if !self.gained.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        let Ok(mut held) = self.held.lock() else {
+            return false;
+        };
+        let claimed = std::mem::take(&mut held.claimed);
+        for &p in &claimed {
+            if let Some(slot) = usize::try_from(p)
+                .ok()
+                .and_then(|p| held.by_number.get_mut(p))
+            {
+                *slot = true;
+            }
+        }
+        held.partitions.extend(claimed);
+        held.partitions.sort_unstable();
+        true
     }
 
     /// One heartbeat: alive, renew, claim. On error nothing local changes, so the leases
@@ -107,7 +142,7 @@ impl Leases {
         let share = usize::try_from((i64::from(self.partitions) + live - 1) / live).unwrap_or(0);
         let mut keep = self.held_in_db_order();
         keep.truncate(share);
-        let mut partitions: Vec<i32> = client
+        let renewed: Vec<i32> = client
             .query(
                 "UPDATE partitions SET lease_until = now() + make_interval(secs => $2)
                  WHERE owner = $1 AND lease_until > now() AND partition = ANY($3)
@@ -118,10 +153,10 @@ impl Leases {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        let want = i64::try_from(share.saturating_sub(partitions.len())).unwrap_or(0);
-        let mut claimed = 0;
+        let want = i64::try_from(share.saturating_sub(renewed.len())).unwrap_or(0);
+        let mut claimed = Vec::new();
         if want > 0 {
-            let rows = client
+            claimed = client
                 .query(
                     "UPDATE partitions SET owner = $1, lease_until = now() + make_interval(secs => $2),
                             epoch = epoch + 1
@@ -132,27 +167,28 @@ impl Leases {
                      RETURNING partition",
                     &[&self.node, &ttl, &want],
                 )
-                .await?;
-            claimed = rows.len();
-            partitions.extend(rows.iter().map(|row| row.get::<_, i32>(0)));
+                .await?
+                .iter()
+                .map(|row| row.get::<_, i32>(0))
+                .collect();
         }
-        partitions.sort_unstable();
-        let held = partitions.len();
-        self.set_held(partitions, sent + self.valid_for);
-        if claimed > 0 {
+        let held = renewed.len() + claimed.len();
+        let newly = claimed.len();
+        self.set_held(renewed, claimed, sent + self.valid_for);
+        if newly > 0 {
             self.gained.store(true, Ordering::Release);
         }
         Ok(Beat {
             live_nodes: live,
             held,
-            claimed,
+            claimed: newly,
         })
     }
 
     /// Gives every lease back at once (a clean shutdown, after delivery stopped), so the
     /// other nodes take over at their next heartbeat instead of after the lease.
     pub async fn release(&self, client: &Object) -> Result<(), tokio_postgres::Error> {
-        self.set_held(Vec::new(), Instant::now());
+        self.set_held(Vec::new(), Vec::new(), Instant::now());
         client
             .execute(
                 "UPDATE partitions SET owner = NULL, lease_until = NULL WHERE owner = $1",
@@ -165,27 +201,46 @@ impl Leases {
         Ok(())
     }
 
-    /// The partitions held, whatever their local validity (renewal decides in the database).
+    /// The partitions held, claimed ones too, whatever their local validity (renewal
+    /// decides in the database); sorted.
     fn held_in_db_order(&self) -> Vec<i32> {
-        self.held
+        let mut all = self
+            .held
             .lock()
-            .map(|held| held.partitions.clone())
-            .unwrap_or_default()
+            .map(|held| [held.partitions.as_slice(), held.claimed.as_slice()].concat())
+            .unwrap_or_default();
+        all.sort_unstable();
+        all
     }
 
-    fn set_held(&self, partitions: Vec<i32>, valid_until: Instant) {
+    /// Records a heartbeat's leases: `renewed` stay as they were (delivered, or still
+    /// waiting for delivery's rescan), `claimed` wait for it.
+    fn set_held(&self, renewed: Vec<i32>, claimed: Vec<i32>, valid_until: Instant) {
+        let Ok(mut held) = self.held.lock() else {
+            return;
+        };
+        let mut waiting: Vec<i32> = renewed
+            .iter()
+            .copied()
+            .filter(|p| held.claimed.contains(p))
+            .collect();
+        waiting.extend(claimed);
+        let mut partitions: Vec<i32> = renewed
+            .into_iter()
+            .filter(|p| !waiting.contains(p))
+            .collect();
+        partitions.sort_unstable();
         let mut by_number = vec![false; usize::try_from(self.partitions).unwrap_or(0)];
         for &p in &partitions {
             if let Some(slot) = usize::try_from(p).ok().and_then(|p| by_number.get_mut(p)) {
                 *slot = true;
             }
         }
-        if let Ok(mut held) = self.held.lock() {
-            *held = Held {
-                partitions,
-                by_number,
-                valid_until: Some(valid_until),
-            };
-        }
+        *held = Held {
+            partitions,
+            claimed: waiting,
+            by_number,
+            valid_until: Some(valid_until),
+        };
     }
 }

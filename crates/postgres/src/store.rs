@@ -134,6 +134,8 @@ impl PgStore {
             valid_for,
         ));
         leases.beat(&client).await.map_err(schema_error)?;
+        // Nothing was read yet: what the first heartbeat claimed is delivered at once.
+        leases.take_gained();
         let shared = Arc::new(Shared::default());
         let pending = count_pending(&client).await.map_err(schema_error)?;
         shared.pending.store(pending, Ordering::Relaxed);
@@ -175,9 +177,10 @@ impl PgStore {
         &self.leases.node
     }
 
-    /// The partitions this node delivers now.
+    /// The partitions this node holds leases on now (delivered, or about to be once
+    /// delivery restarted its scan).
     pub fn held_partitions(&self) -> Vec<i32> {
-        self.leases.held()
+        self.leases.leased()
     }
 
     /// Events waiting for delivery across all nodes (counted each second, adjusted by
