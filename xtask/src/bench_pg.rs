@@ -94,7 +94,8 @@ fn measure(root: &Path, url: &str, nodes: usize) -> Result<Figures, String> {
                 ("INMOMENT_NODE_ID", &node),
                 ("INMOMENT_PARTITIONS", PARTITIONS),
                 ("INMOMENT_TAKEOVER_WITHIN", "2s"),
-                ("INMOMENT_RETRY_CAP_MS", "1000"),
+                ("INMOMENT_RETRY_BASE_MS", "20"),
+                ("INMOMENT_RETRY_CAP_MS", "200"),
             ],
         )?);
     }

@@ -323,11 +323,10 @@ async fn a_node_killed_under_load_loses_nothing_and_its_partitions_move_in_time(
         accepted.len()
     );
 
-    // (b) Per user, first deliveries come in sequence order. As of this commit this fails
-    // in about one run in ten (more on a loaded machine): a claimed partition is in the
-    // scan before the engine takes the rescan, so the forward scan starts a user at a new
-    // row; the rescan then skips the user's older rows (`row.id <= busy.last_skipped` in
-    // the engine's `fill`) until the periodic rescan 30 s later.
+    // (b) Per user, first deliveries come in sequence order. This caught a claimed
+    // partition being read before delivery restarted its scan (a user started at a later
+    // row, the earlier ones parked until the periodic rescan); `leases.rs` now holds a
+    // claimed partition back until the rescan.
     let mut last_seq: HashMap<usize, usize> = HashMap::new();
     let mut first_seen = HashSet::new();
     for name in &delivered {
