@@ -320,7 +320,7 @@ fn section(figures: &[Figures]) -> String {
     text.push_str(
         "\nIngest per node is each node's own load generator; drain per node is the total \
          divided by the nodes (each delivers its share of the partitions). A drain starts \
-         when the sandbox comes up and includes up to a second until paused deliveries \
+         when the sandbox comes up and includes up to 200 ms until paused deliveries \
          resume (the retry cap).\n",
     );
     text
