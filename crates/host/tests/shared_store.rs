@@ -63,6 +63,23 @@ async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// The rows a scan returns once at least `n` are visible: a transaction of another test
+/// on the same cluster can hold the commit-order horizon back for a moment.
+async fn visible_rows(store: &PgStore, n: usize) -> Vec<inmoment_store::PendingRow> {
+    let wait = async {
+        loop {
+            let rows = store.scan_after(0, 1000).await.unwrap();
+            if rows.len() >= n {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .expect("appended rows never became visible to the scan")
+}
+
 #[tokio::test]
 async fn a_message_id_is_stored_once_across_nodes_and_within_a_request() {
     let url = fresh_database("dedup");
@@ -125,10 +142,8 @@ async fn the_scan_never_passes_an_event_whose_transaction_is_still_open() {
         "the scan passed an open transaction: {seen:?}"
     );
     open_tx.commit().await.unwrap();
-    let seen: Vec<String> = store
-        .scan_after(0, 100)
+    let seen: Vec<String> = visible_rows(&store, 2)
         .await
-        .unwrap()
         .into_iter()
         .map(|row| row.message_id)
         .collect();
@@ -177,6 +192,8 @@ async fn nodes_share_the_partitions_and_a_leaving_node_hands_its_own_over() {
         .map(|n| track(&format!("p{n}"), &format!("user-{n}")))
         .collect();
     a.accept(&source(), events).await.unwrap();
+    // Once a reads its half, the rows are visible to any scan.
+    visible_rows(&a, 1).await;
     let early = b.scan_after(0, 1000).await.unwrap();
     assert!(early.is_empty(), "read before the rescan: {early:?}");
     assert!(b.take_rescan(), "the claim did not ask for a rescan");
@@ -207,7 +224,7 @@ async fn results_for_a_partition_taken_over_are_fenced_off() {
         .accept(&source(), vec![track("m1", "ann")])
         .await
         .unwrap();
-    let row = store.scan_after(0, 10).await.unwrap().remove(0);
+    let row = visible_rows(&store, 1).await.remove(0);
     // Another node took the partition over (the lease lapsed while this one was paused).
     connect(&url)
         .await
@@ -260,21 +277,15 @@ impl Deliver for Recorder {
     }
 }
 
-#[tokio::test]
-async fn the_engine_delivers_every_event_in_user_order_and_keeps_state() {
-    let url = fresh_database("engine");
-    let store = open(&url, "solo").await;
-    let mut events = Vec::new();
-    for n in 0..50 {
-        events.push(track(&format!("m{n:02}"), ["ann", "bob", "cy"][n % 3]));
-    }
-    let identify = Event::from_value(
-        json!({"type":"identify","messageId":"id-ann","userId":"ann","traits":{"email":"ann@example.com"}}),
-        None,
-    )
-    .unwrap();
-    store.accept(&source(), vec![identify]).await.unwrap();
-    store.accept(&source(), events).await.unwrap();
+/// Runs delivery on `store` with the recorder (millisecond backoffs, a lease's attempt
+/// deadline) until the sender is used or dropped.
+fn run_engine(
+    store: &Arc<PgStore>,
+) -> (
+    Arc<Recorder>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let recorder = Arc::new(Recorder::default());
     let delivery = DeliveryConfig {
         backoff: Backoff {
@@ -296,6 +307,25 @@ async fn the_engine_delivers_every_event_in_user_order_and_keeps_state() {
     let task = tokio::spawn(engine.run(async move {
         let _ = stopped.await;
     }));
+    (recorder, stop, task)
+}
+
+#[tokio::test]
+async fn the_engine_delivers_every_event_in_user_order_and_keeps_state() {
+    let url = fresh_database("engine");
+    let store = open(&url, "solo").await;
+    let mut events = Vec::new();
+    for n in 0..50 {
+        events.push(track(&format!("m{n:02}"), ["ann", "bob", "cy"][n % 3]));
+    }
+    let identify = Event::from_value(
+        json!({"type":"identify","messageId":"id-ann","userId":"ann","traits":{"email":"ann@example.com"}}),
+        None,
+    )
+    .unwrap();
+    store.accept(&source(), vec![identify]).await.unwrap();
+    store.accept(&source(), events).await.unwrap();
+    let (recorder, stop, task) = run_engine(&store);
     let drained = async {
         loop {
             let left: i64 = connect(&url)
@@ -355,7 +385,7 @@ async fn queue_commands_show_owners_and_replay_dead_letters_on_the_shared_store(
         .accept(&source(), vec![track("m1", "ann"), track("m2", "bob")])
         .await
         .unwrap();
-    let row = store.scan_after(0, 10).await.unwrap().remove(0);
+    let row = visible_rows(&store, 1).await.remove(0);
     store
         .settle(vec![Settlement::Finished {
             id: row.id,
@@ -469,21 +499,7 @@ async fn queue_remap_previews_and_requeues_delivered_events_of_the_shared_store(
         .accept(&source(), vec![track("r1", "ann"), track("r2", "bob")])
         .await
         .unwrap();
-    let recorder = Arc::new(Recorder::default());
-    let delivery = DeliveryConfig {
-        sources: HashMap::from([(source().name, source().settings)]),
-        ..DeliveryConfig::default()
-    };
-    let engine = Engine::new(
-        store.clone(),
-        recorder.clone(),
-        Arc::new(NoObserver),
-        delivery,
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(engine.run(async move {
-        let _ = stopped.await;
-    }));
+    let (_recorder, stop, task) = run_engine(&store);
     let raw = connect(&url).await;
     let count = |sql: &'static str| {
         let raw = &raw;
