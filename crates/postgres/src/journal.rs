@@ -5,8 +5,10 @@
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
+use futures_util::future::try_join_all;
 use inmoment_core::{Registry, UserState};
 use inmoment_store::{Journal, JournalError, PendingRow, Settlement};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::partition::partition_of;
@@ -42,6 +44,17 @@ fn read_error(error: impl ToString) -> JournalError {
 
 fn write_error(error: impl ToString) -> JournalError {
     JournalError::Write(error.to_string())
+}
+
+/// What a settle statement's row count means.
+enum Count {
+    Not,
+    /// Updates applied (the rest were fenced off).
+    Applied,
+    /// Rows appended to the journal.
+    Added,
+    /// Rows that left the journal (also applied).
+    Left,
 }
 
 /// One settle call's updates, as columns per statement.
@@ -160,53 +173,49 @@ impl PgStore {
             .map(|row| row.get(0))
             .collect();
         let expected = batch.progress_ids.len() + batch.retry_ids.len() + batch.finished_ids.len();
-        let mut applied = 0;
+        let mut plan: Vec<(Count, String, Vec<&(dyn ToSql + Sync)>)> = Vec::new();
         if !batch.dead_ids.is_empty() {
-            tx.execute(
+            plan.push((
+                Count::Not,
                 "INSERT INTO dead_letters (source, user_key, message_id, kind, body, accepted_at_ms, attempts, died_at_ms, status, reason, event)
                  SELECT j.source, j.user_key, j.message_id, d.kind, d.body, j.accepted_at_ms, d.attempts, $7, d.status, d.reason,
                         CASE WHEN j.kind = 'event' THEN j.body END
                  FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int4[], $6::text[])
                       WITH ORDINALITY AS d(id, kind, body, attempts, status, reason, n)
                  JOIN journal j ON j.id = d.id AND j.partition = ANY($8)
-                 ORDER BY d.n",
-                &[&batch.dead_ids, &batch.dead_kinds, &batch.dead_calls, &batch.dead_attempts,
-                  &batch.dead_statuses, &batch.dead_reasons, &now, &held],
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+                 ORDER BY d.n".into(),
+                vec![&batch.dead_ids, &batch.dead_kinds, &batch.dead_calls, &batch.dead_attempts,
+                     &batch.dead_statuses, &batch.dead_reasons, &now, &held],
+            ));
         }
         if !batch.progress_ids.is_empty() {
-            applied += tx
-                .execute(
-                    &format!(
-                        "UPDATE journal j SET done_calls = u.done, attempts = 0, next_attempt_ms = 0,
-                                last_error = NULL, delivered_calls = {APPEND_CALL},
-                                had_dead = j.had_dead OR u.dead
-                         FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bool[]) AS u(id, done, call, dead)
-                         WHERE j.id = u.id AND j.partition = ANY($5)"
-                    ),
-                    &[&batch.progress_ids, &batch.progress_done, &batch.progress_calls,
-                      &batch.progress_dead, &held],
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            plan.push((
+                Count::Applied,
+                format!(
+                    "UPDATE journal j SET done_calls = u.done, attempts = 0, next_attempt_ms = 0,
+                            last_error = NULL, delivered_calls = {APPEND_CALL},
+                            had_dead = j.had_dead OR u.dead
+                     FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bool[]) AS u(id, done, call, dead)
+                     WHERE j.id = u.id AND j.partition = ANY($5)"
+                ),
+                vec![&batch.progress_ids, &batch.progress_done, &batch.progress_calls,
+                     &batch.progress_dead, &held],
+            ));
         }
         if !batch.retry_ids.is_empty() {
-            applied += tx
-                .execute(
-                    "UPDATE journal j SET attempts = u.attempts, next_attempt_ms = u.at, last_error = u.error
-                     FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::text[]) AS u(id, attempts, at, error)
-                     WHERE j.id = u.id AND j.partition = ANY($5)",
-                    &[&batch.retry_ids, &batch.retry_attempts, &batch.retry_at,
-                      &batch.retry_errors, &held],
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            plan.push((
+                Count::Applied,
+                "UPDATE journal j SET attempts = u.attempts, next_attempt_ms = u.at, last_error = u.error
+                 FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::text[]) AS u(id, attempts, at, error)
+                 WHERE j.id = u.id AND j.partition = ANY($5)".into(),
+                vec![&batch.retry_ids, &batch.retry_attempts, &batch.retry_at,
+                     &batch.retry_errors, &held],
+            ));
         }
         if !batch.keep_ids.is_empty() {
-            tx.execute(
-                &format!(
+            plan.push((
+                Count::Not,
+                format!(
                     "INSERT INTO delivered (id, source, user_key, message_id, accepted_at_ms, delivered_at_ms, event, calls)
                      SELECT j.id, j.source, j.user_key, j.message_id, j.accepted_at_ms, $3, j.body,
                             COALESCE({APPEND_CALL}, '[]')
@@ -215,48 +224,64 @@ impl PgStore {
                      WHERE j.kind = 'event' AND NOT j.had_dead
                      ON CONFLICT (id) DO NOTHING"
                 ),
-                &[&batch.keep_ids, &batch.keep_calls, &now, &held],
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+                vec![&batch.keep_ids, &batch.keep_calls, &now, &held],
+            ));
         }
-        let mut added = 0;
         if !batch.survey_ids.is_empty() {
-            added = tx
-                .execute(
-                    &format!(
-                        "INSERT INTO journal (id, partition, source, user_key, message_id, kind, body, accepted_at_ms)
-                         SELECT {NEXT_ID} u.n), j.partition, j.source, j.user_key, j.message_id, 'call', u.call, $3
-                         FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS u(id, call, n)
-                         JOIN journal j ON j.id = u.id AND j.partition = ANY($4)"
-                    ),
-                    &[&batch.survey_ids, &batch.survey_calls, &now, &held],
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            plan.push((
+                Count::Added,
+                format!(
+                    "INSERT INTO journal (id, partition, source, user_key, message_id, kind, body, accepted_at_ms)
+                     SELECT {NEXT_ID} u.n), j.partition, j.source, j.user_key, j.message_id, 'call', u.call, $3
+                     FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS u(id, call, n)
+                     JOIN journal j ON j.id = u.id AND j.partition = ANY($4)"
+                ),
+                vec![&batch.survey_ids, &batch.survey_calls, &now, &held],
+            ));
         }
-        let mut left = 0;
+        if !batch.state_ids.is_empty() {
+            plan.push((
+                Count::Not,
+                "INSERT INTO user_state (source, user_key, state)
+                 SELECT j.source, j.user_key, u.state
+                 FROM unnest($1::int8[], $2::text[]) AS u(id, state)
+                 JOIN journal j ON j.id = u.id AND j.partition = ANY($3)
+                 ON CONFLICT (source, user_key) DO UPDATE SET state = EXCLUDED.state"
+                    .into(),
+                vec![&batch.state_ids, &batch.states, &held],
+            ));
+        }
         if !batch.finished_ids.is_empty() {
-            if !batch.state_ids.is_empty() {
-                tx.execute(
-                    "INSERT INTO user_state (source, user_key, state)
-                     SELECT j.source, j.user_key, u.state
-                     FROM unnest($1::int8[], $2::text[]) AS u(id, state)
-                     JOIN journal j ON j.id = u.id AND j.partition = ANY($3)
-                     ON CONFLICT (source, user_key) DO UPDATE SET state = EXCLUDED.state",
-                    &[&batch.state_ids, &batch.states, &held],
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            plan.push((
+                Count::Left,
+                "DELETE FROM journal WHERE id = ANY($1) AND partition = ANY($2)".into(),
+                vec![&batch.finished_ids, &held],
+            ));
+        }
+        // Prepared once per connection; then the statements go out together (pipelined:
+        // PostgreSQL runs them in the order sent), one round trip instead of one each.
+        let mut statements = Vec::with_capacity(plan.len());
+        for (_, sql, _) in &plan {
+            statements.push(tx.prepare_cached(sql).await.map_err(|e| e.to_string())?);
+        }
+        let counts = try_join_all(
+            plan.iter()
+                .zip(&statements)
+                .map(|((_, _, params), statement)| tx.execute(statement, params)),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let (mut applied, mut added, mut left) = (0, 0, 0);
+        for ((count, _, _), rows) in plan.iter().zip(counts) {
+            match count {
+                Count::Not => {}
+                Count::Applied => applied += rows,
+                Count::Added => added += rows,
+                Count::Left => {
+                    left += rows;
+                    applied += rows;
+                }
             }
-            left = tx
-                .execute(
-                    "DELETE FROM journal WHERE id = ANY($1) AND partition = ANY($2)",
-                    &[&batch.finished_ids, &held],
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            applied += left;
         }
         tx.commit().await.map_err(|e| e.to_string())?;
         let fenced = u64::try_from(expected).unwrap_or(0).saturating_sub(applied);
