@@ -11,7 +11,7 @@
 //! with each result. New commits wake the scan; a periodic rescan from the start catches
 //! rows replayed by another process.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,6 +114,9 @@ pub struct Engine<D: Deliver> {
     busy: HashMap<UserKey, Busy>,
     /// Rows read by the scan and not yet looked at; the cursor is the last one's id.
     lookahead: VecDeque<PendingRow>,
+    /// States of users in `lookahead` who were idle when it was read, fetched in one read
+    /// where the store offers it (a shared database), taken when each user starts.
+    prefetched: HashMap<UserKey, UserState>,
     /// Rows in all `Busy::held`.
     held_rows: usize,
     timers: BTreeSet<(i64, UserKey)>,
@@ -147,6 +150,7 @@ impl<D: Deliver> Engine<D> {
             config,
             busy: HashMap::new(),
             lookahead: VecDeque::new(),
+            prefetched: HashMap::new(),
             held_rows: 0,
             timers: BTreeSet::new(),
             in_flight: 0,
@@ -199,6 +203,7 @@ impl<D: Deliver> Engine<D> {
     fn restart_scan(&mut self) {
         self.cursor = 0;
         self.lookahead.clear();
+        self.prefetched.clear();
         self.at_end = false;
     }
 
@@ -243,6 +248,7 @@ impl<D: Deliver> Engine<D> {
                     if let Some(last) = rows.last() {
                         self.cursor = last.id;
                     }
+                    self.prefetch_states(&rows).await;
                     self.lookahead.extend(rows);
                 }
                 Err(error) => {
@@ -252,6 +258,30 @@ impl<D: Deliver> Engine<D> {
             }
         }
         self.lookahead.pop_front()
+    }
+
+    /// Reads the states of the idle users among `rows` at once, when the store can. Only
+    /// idle users: nothing of theirs is in flight here, so their stored state is current
+    /// until they start (a busy user's state is kept in `Busy` instead).
+    async fn prefetch_states(&mut self, rows: &[PendingRow]) {
+        let mut seen = HashSet::new();
+        let mut users: Vec<UserKey> = Vec::new();
+        for row in rows.iter().filter(|row| !row.is_call()) {
+            let key = (row.source.clone(), row.user_key.clone());
+            let idle = !self.busy.contains_key(&key) && !self.prefetched.contains_key(&key);
+            if idle && seen.insert(key.clone()) {
+                users.push(key);
+            }
+        }
+        if users.is_empty() {
+            return;
+        }
+        match self.store.user_states(&users).await {
+            Ok(Some(states)) => self.prefetched.extend(states),
+            Ok(None) => {}
+            // Each user's state is read when they start instead.
+            Err(error) => tracing::debug!(%error, "Could not read users' states ahead."),
+        }
     }
 
     /// Starts the user's head row now (its next call), or waits for its retry time.
@@ -273,6 +303,9 @@ impl<D: Deliver> Engine<D> {
         });
         busy.head = row.id;
         busy.head_done = false;
+        if busy.state.is_none() {
+            busy.state = self.prefetched.remove(&key);
+        }
         let known = busy.state.clone();
         if row.next_attempt_ms > now_ms() {
             self.timers.insert((row.next_attempt_ms, key));

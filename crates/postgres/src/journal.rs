@@ -4,6 +4,8 @@
 
 use std::sync::atomic::Ordering;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use inmoment_core::{Registry, UserState};
@@ -367,6 +369,39 @@ impl Journal for PgStore {
         Ok(text
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default())
+    }
+
+    /// One query for a scan batch's new users, instead of a round trip each.
+    async fn user_states(
+        &self,
+        users: &[(String, String)],
+    ) -> Result<Option<HashMap<(String, String), UserState>>, JournalError> {
+        let client = self.client().await.map_err(read_error)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT s.source, s.user_key, s.state FROM user_state s
+                 JOIN unnest($1::text[], $2::text[]) AS u(source, user_key)
+                   ON s.source = u.source AND s.user_key = u.user_key",
+            )
+            .await
+            .map_err(read_error)?;
+        let sources: Vec<&str> = users.iter().map(|(source, _)| source.as_str()).collect();
+        let keys: Vec<&str> = users.iter().map(|(_, key)| key.as_str()).collect();
+        let rows = client
+            .query(&statement, &[&sources, &keys])
+            .await
+            .map_err(read_error)?;
+        let mut states: HashMap<(String, String), UserState> = users
+            .iter()
+            .map(|user| (user.clone(), UserState::default()))
+            .collect();
+        for row in rows {
+            let text: String = row.get(2);
+            if let Ok(state) = serde_json::from_str(&text) {
+                states.insert((row.get(0), row.get(1)), state);
+            }
+        }
+        Ok(Some(states))
     }
 
     async fn settle(&self, updates: Vec<Settlement>) -> Result<(), JournalError> {

@@ -2,6 +2,8 @@
 //! its first implementation, and a shared database can be the next (several nodes, one
 //! journal). Nothing here names SQLite.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use inmoment_core::{Registry, UserState};
 
@@ -43,6 +45,15 @@ pub trait Journal: Send + Sync + 'static {
 
     /// A user's state as their last finished event left it (the default for a new user).
     async fn user_state(&self, source: &str, user_key: &str) -> Result<UserState, JournalError>;
+
+    /// Several users' states at once, for a store where each read is a round trip (a
+    /// shared database); `None`: read them one at a time with [`Journal::user_state`].
+    async fn user_states(
+        &self,
+        _users: &[(String, String)],
+    ) -> Result<Option<HashMap<(String, String), UserState>>, JournalError> {
+        Ok(None)
+    }
 
     /// Records delivery results; returns once they are durable.
     async fn settle(&self, updates: Vec<Settlement>) -> Result<(), JournalError>;
