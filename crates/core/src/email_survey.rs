@@ -103,36 +103,6 @@ impl SurveySkip {
     }
 }
 
-/// What follows an eligibility answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SurveyDecision {
-    /// Send this call, and remember the time in the user's state.
-    Send(InMomentCall),
-    Skip(SurveySkip),
-}
-
-/// Decides whether the answer to the eligibility check of track event `event_name` leads
-/// to an email survey for the user (`state` as the event left it, `external_id` their
-/// user id), at `now_secs`: [`draft`] then [`after_answer`].
-pub fn decide(
-    settings: &EmailSurveySettings,
-    message_id: &str,
-    event_name: &str,
-    eligible: bool,
-    state: &UserState,
-    external_id: Option<&str>,
-    now_secs: i64,
-) -> SurveyDecision {
-    let call = match draft(settings, message_id, event_name, state, external_id) {
-        Ok(call) => call,
-        Err(skip) => return SurveyDecision::Skip(skip),
-    };
-    match after_answer(settings, eligible, state.last_email_survey_at, now_secs) {
-        Ok(()) => SurveyDecision::Send(call),
-        Err(skip) => SurveyDecision::Skip(skip),
-    }
-}
-
 /// The survey call a track event would lead to if InMoment found the user eligible, made
 /// when the event is mapped (the user's properties are the event's then), or why none.
 pub fn draft(
@@ -280,6 +250,36 @@ fn survey_fields(settings: &EmailSurveySettings, state: &UserState) -> Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What follows an eligibility answer.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum SurveyDecision {
+        /// Send this call, and remember the time in the user's state.
+        Send(InMomentCall),
+        Skip(SurveySkip),
+    }
+
+    /// Decides whether the answer to the eligibility check of track event `event_name` leads
+    /// to an email survey for the user (`state` as the event left it, `external_id` their
+    /// user id), at `now_secs`: `draft` then `after_answer`, as delivery does.
+    fn decide(
+        settings: &EmailSurveySettings,
+        message_id: &str,
+        event_name: &str,
+        eligible: bool,
+        state: &UserState,
+        external_id: Option<&str>,
+        now_secs: i64,
+    ) -> SurveyDecision {
+        let call = match draft(settings, message_id, event_name, state, external_id) {
+            Ok(call) => call,
+            Err(skip) => return SurveyDecision::Skip(skip),
+        };
+        match after_answer(settings, eligible, state.last_email_survey_at, now_secs) {
+            Ok(()) => SurveyDecision::Send(call),
+            Err(skip) => SurveyDecision::Skip(skip),
+        }
+    }
     use crate::Scalar;
     use serde_json::json;
 

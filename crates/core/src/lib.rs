@@ -24,7 +24,7 @@ pub mod timestamp;
 
 pub use call::{EndUserRef, Host, HttpRequest, InMomentCall, Method, Params};
 pub use dispatch::{map_event, map_event_owned, MappedEvent, SkipReason};
-pub use email_survey::{EmailSurveySettings, SurveyDecision, SurveySkip};
+pub use email_survey::{EmailSurveySettings, SurveySkip};
 pub use error::{MappingError, Warning};
 pub use event::{Context, Event, EventType, Payload};
 pub use handler::{EventHandler, HandlerOutput};

@@ -277,6 +277,23 @@ impl Deliver for Recorder {
     }
 }
 
+/// Polls `sql` (a count) until `done` holds; panics with `what` after 10 s.
+async fn wait_count(
+    raw: &tokio_postgres::Client,
+    sql: &str,
+    done: impl Fn(i64) -> bool,
+    what: &str,
+) {
+    let wait = async {
+        while !done(raw.query_one(sql, &[]).await.unwrap().get(0)) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .expect(what);
+}
+
 /// Runs delivery on `store` with the recorder (millisecond backoffs, a lease's attempt
 /// deadline) until the sender is used or dropped.
 fn run_engine(
@@ -326,23 +343,14 @@ async fn the_engine_delivers_every_event_in_user_order_and_keeps_state() {
     store.accept(&source(), vec![identify]).await.unwrap();
     store.accept(&source(), events).await.unwrap();
     let (recorder, stop, task) = run_engine(&store);
-    let drained = async {
-        loop {
-            let left: i64 = connect(&url)
-                .await
-                .query_one("SELECT count(*) FROM journal", &[])
-                .await
-                .unwrap()
-                .get(0);
-            if left == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), drained)
-        .await
-        .expect("the journal did not drain");
+    let raw = connect(&url).await;
+    wait_count(
+        &raw,
+        "SELECT count(*) FROM journal",
+        |left| left == 0,
+        "the journal did not drain",
+    )
+    .await;
     let _ = stop.send(());
     task.await.unwrap();
     let sent = recorder.0.lock().unwrap().clone();
@@ -505,14 +513,13 @@ async fn queue_remap_previews_and_requeues_delivered_events_of_the_shared_store(
         let raw = &raw;
         async move { raw.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
     };
-    let delivered = async {
-        while count("SELECT count(*) FROM delivered").await < 2 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), delivered)
-        .await
-        .expect("the events were not delivered");
+    wait_count(
+        &raw,
+        "SELECT count(*) FROM delivered",
+        |n| n >= 2,
+        "the events were not delivered",
+    )
+    .await;
     let _ = stop.send(());
     task.await.unwrap();
 
