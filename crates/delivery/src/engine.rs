@@ -25,7 +25,7 @@ use super::attempt::{Attempt, Deliver, DeliveryObserver};
 use super::backoff::{Backoff, Jitter};
 use super::prepare::{prepare, Job, Mapping};
 use inmoment_core::email_survey::after_answer;
-use inmoment_store::{DeadCall, Journal, PendingRow, Settlement, StateUpdate};
+use inmoment_store::{DeadCall, Journal, JournalError, PendingRow, Settlement, StateUpdate};
 
 /// How the engine paces itself.
 #[derive(Debug, Clone)]
@@ -95,6 +95,16 @@ struct Done {
     attempt: Option<Attempt>,
 }
 
+/// A settlement batch's commit, finished in the background: its result and what to do
+/// for each of its users.
+struct Committed {
+    result: Result<(), JournalError>,
+    next: Vec<AfterCommit>,
+    /// When the batch was settled (ms): a failed commit retries a second after.
+    now: i64,
+    any_dead: bool,
+}
+
 /// What to do for a user once their settlement is committed.
 struct AfterCommit {
     key: UserKey,
@@ -133,6 +143,10 @@ pub struct Engine<D: Deliver> {
     jitter: Jitter,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
+    /// A settlement batch is being committed; the next one waits for it (and grows).
+    committing: bool,
+    committed_tx: mpsc::UnboundedSender<Committed>,
+    committed_rx: mpsc::UnboundedReceiver<Committed>,
 }
 
 impl<D: Deliver> Engine<D> {
@@ -143,6 +157,7 @@ impl<D: Deliver> Engine<D> {
         config: DeliveryConfig,
     ) -> Engine<D> {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (committed_tx, committed_rx) = mpsc::unbounded_channel();
         Engine {
             store,
             deliver,
@@ -163,6 +178,9 @@ impl<D: Deliver> Engine<D> {
             jitter: Jitter::from_clock(),
             done_tx,
             done_rx,
+            committing: false,
+            committed_tx,
+            committed_rx,
         }
     }
 
@@ -176,16 +194,21 @@ impl<D: Deliver> Engine<D> {
             if self.store.take_rescan() {
                 self.restart_scan();
             }
+            // Users already under way go before new ones: their next rows are held in
+            // memory with their state, and each user started anew costs a state read.
+            self.wake_due().await;
             self.fill().await;
             let has_room = self.in_flight < self.config.max_in_flight;
             let paused = self.paused_until_ms > now_ms();
             let resume_at = instant_at(self.paused_until_ms);
             let next_timer = self.timers.first().map(|(ms, _)| instant_at(*ms));
             let store = self.store.clone();
+            let can_settle = !self.committing;
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(done) = self.done_rx.recv() => self.settle(done).await,
+                Some(committed) = self.committed_rx.recv() => self.after_commit(committed).await,
+                Some(done) = self.done_rx.recv(), if can_settle => self.settle(done),
                 () = sleep_until(next_timer.unwrap_or_else(far_future)), if has_room && next_timer.is_some() => self.wake_due().await,
                 () = store.new_work(), if self.at_end && !paused => self.at_end = false,
                 () = sleep_until(resume_at), if paused => {}
@@ -409,9 +432,11 @@ impl<D: Deliver> Engine<D> {
         }
     }
 
-    /// Settles this result and every other one already waiting, in one commit. The
-    /// engine waits for it: results arriving meanwhile make the next, larger commit.
-    async fn settle(&mut self, first: Done) {
+    /// Settles this result and every other one already waiting, in one commit made in
+    /// the background: the engine goes on starting other users' rows meanwhile (these
+    /// users stay busy until it is done), and results arriving make the next, larger
+    /// commit once this one is over.
+    fn settle(&mut self, first: Done) {
         let mut batch = vec![first];
         while let Ok(done) = self.done_rx.try_recv() {
             batch.push(done);
@@ -458,7 +483,31 @@ impl<D: Deliver> Engine<D> {
                     | Settlement::Finished { dead: Some(_), .. }
             )
         });
-        if let Err(error) = self.store.settle(updates).await {
+        self.committing = true;
+        let store = self.store.clone();
+        let committed = self.committed_tx.clone();
+        tokio::spawn(async move {
+            let result = store.settle(updates).await;
+            let _ = committed.send(Committed {
+                result,
+                next,
+                now,
+                any_dead,
+            });
+        });
+    }
+
+    /// Moves each user of a committed batch on: their next call or row, or a retry
+    /// timer. A failed commit leaves the rows pending; they are tried again in a second.
+    async fn after_commit(&mut self, committed: Committed) {
+        self.committing = false;
+        let Committed {
+            result,
+            next,
+            now,
+            any_dead,
+        } = committed;
+        if let Err(error) = result {
             tracing::error!(%error, "Could not record delivery results; they stay pending and are retried.");
             for AfterCommit { key, .. } in next {
                 self.timers.insert((now + 1000, key));
@@ -489,7 +538,7 @@ impl<D: Deliver> Engine<D> {
                     if self.in_flight < self.config.max_in_flight {
                         self.advance(key).await;
                     } else {
-                        self.timers.insert((now, key));
+                        self.timers.insert((now_ms(), key));
                     }
                 }
             }
@@ -692,9 +741,11 @@ impl<D: Deliver> Engine<D> {
     async fn drain(&mut self) {
         self.stopping = true;
         let deadline = Instant::now() + self.config.shutdown_deadline;
-        while self.in_flight > 0 {
+        while self.in_flight > 0 || self.committing {
+            let can_settle = !self.committing;
             tokio::select! {
-                Some(done) = self.done_rx.recv() => self.settle(done).await,
+                Some(committed) = self.committed_rx.recv() => self.after_commit(committed).await,
+                Some(done) = self.done_rx.recv(), if can_settle => self.settle(done),
                 () = sleep_until(deadline) => {
                     tracing::warn!(in_flight = self.in_flight, "Shutdown deadline reached; unfinished events stay pending.");
                     return;

@@ -184,6 +184,8 @@ pub(crate) struct Writer {
     last_housekeeping: Option<Instant>,
     /// The last pruning step deleted something: more may be due.
     prune_backlog: bool,
+    /// The connection commits with `synchronous = FULL` (see [`Writer::sync_for`]).
+    sync_full: bool,
 }
 
 /// How often the database size is checked and old delivered events are pruned.
@@ -208,6 +210,7 @@ impl Writer {
             seen,
             last_housekeeping: None,
             prune_backlog: false,
+            sync_full: true,
         }
     }
 
@@ -239,6 +242,10 @@ impl Writer {
     }
 
     fn commit_group(&mut self, mut group: Vec<Command>) {
+        let accepts = group.iter().any(|c| matches!(c, Command::Accept { .. }));
+        if let Err(error) = self.sync_for(accepts) {
+            tracing::warn!(%error, "Could not set the commit's durability; it keeps the last one.");
+        }
         let now_ms = now_ms();
         let mut results = Vec::with_capacity(group.len());
         let mut appended: u64 = 0;
@@ -318,6 +325,20 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// A commit that accepts events waits for the disk (`synchronous = FULL`): a 200
+    /// promises the events survive a power cut. A commit of delivery results only does
+    /// not (`NORMAL`): it survives a crash of the process, and a power cut can only undo
+    /// the newest results, whose calls are then sent again (never lost): the log is
+    /// written in order, and the next accepting commit makes everything before it durable.
+    fn sync_for(&mut self, accepts: bool) -> rusqlite::Result<()> {
+        if self.sync_full != accepts {
+            let level = if accepts { "FULL" } else { "NORMAL" };
+            self.conn.pragma_update(None, "synchronous", level)?;
+            self.sync_full = accepts;
+        }
+        Ok(())
     }
 
     fn window_ms(&self) -> i64 {
