@@ -527,13 +527,16 @@ fn write_report(root: &Path, rows: &[Row]) -> Result<(), String> {
         "# Benchmarks\n\nMeasured by `cargo xtask bench` on {} with {cores} cores (loopback; the load generator and the server share the machine). Medians of {RUNS} runs; HTTP figures are also given as a ratio to the bare server measured in the same run.\n\n{table}",
         today()
     );
-    // `cargo xtask bench pg` measures apart (it needs the prepared PostgreSQL); its last
-    // figures stay.
+    // Only the table above is this run's: the sections after it (before/after comparisons
+    // written by hand, `cargo xtask bench pg`'s figures) stay as they are.
     let previous = std::fs::read_to_string(root.join("BENCHMARKS.md")).unwrap_or_default();
-    if let Some(section) = crate::bench_pg::existing_section(&previous) {
-        report = crate::bench_pg::with_section(&report, &section);
-    }
+    report.push_str(kept_sections(&previous));
     std::fs::write(root.join("BENCHMARKS.md"), report).map_err(|e| e.to_string())
+}
+
+/// The part of a previous report from its first `## ` section on, after a blank line.
+fn kept_sections(previous: &str) -> &str {
+    previous.find("\n## ").map_or("", |at| &previous[at..])
 }
 
 /// The number after `label` and then `key` in `text` (enough JSON for our own outputs).
@@ -595,6 +598,16 @@ mod tests {
             number_after(r#"{"failed":0,"p50_ms":0.12}"#, "\"p50_ms\"", ":"),
             Some(0.12)
         );
+    }
+
+    #[test]
+    fn a_new_table_keeps_every_section_after_the_old_one() {
+        let previous = "# Benchmarks\n\nold intro\n\n| old | table |\n\n## Before and after\n\nby hand\n\n## Several nodes on one PostgreSQL\n\npg rows\n";
+        let kept = kept_sections(previous);
+        assert!(kept.starts_with("\n## Before and after\n"), "{kept}");
+        assert!(kept.contains("by hand") && kept.contains("pg rows"));
+        assert!(!kept.contains("old intro") && !kept.contains("old | table"));
+        assert_eq!(kept_sections("# Benchmarks\n\n| only | a table |\n"), "");
     }
 
     #[test]

@@ -340,16 +340,6 @@ pub fn with_section(text: &str, section: &str) -> String {
     out
 }
 
-/// The section of `text` this command wrote, if any (for the full bench to keep).
-pub fn existing_section(text: &str) -> Option<String> {
-    let start = text.find(HEADING)?;
-    let rest = &text[start..];
-    let end = rest[HEADING.len()..]
-        .find("\n## ")
-        .map_or(rest.len(), |at| HEADING.len() + at + 1);
-    Some(rest[..end].trim_end().to_string())
-}
-
 /// Text before this command's section and after it (the next `## ` on).
 fn split_section(text: &str) -> (&str, &str) {
     let Some(start) = text.find(HEADING) else {
@@ -378,7 +368,6 @@ mod tests {
             with_section(&old, &section),
             format!("# B\n\n{HEADING}\n\nnew\n\n## Later\n\nx\n")
         );
-        assert_eq!(existing_section(&old), Some(format!("{HEADING}\n\nold")));
     }
 
     #[test]
