@@ -4,7 +4,6 @@
 //!
 //! One [`Metrics`] value is shared (`Arc`) by ingest and delivery; nothing is global.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -14,12 +13,14 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// A counter per combination of label values.
+/// A counter per combination of label values. The combinations are few (event types by
+/// fate, routes by status), so they are found by a scan that needs no allocation: counting
+/// runs for every event of every request.
 struct Family<const N: usize> {
     name: &'static str,
     help: &'static str,
     labels: [&'static str; N],
-    values: Mutex<BTreeMap<[String; N], u64>>,
+    values: Mutex<Vec<([String; N], u64)>>,
 }
 
 impl<const N: usize> Family<N> {
@@ -28,24 +29,32 @@ impl<const N: usize> Family<N> {
             name,
             help,
             labels,
-            values: Mutex::new(BTreeMap::new()),
+            values: Mutex::new(Vec::new()),
         }
     }
 
     fn add(&self, values: [&str; N], n: u64) {
-        let key = values.map(str::to_string);
-        if let Ok(mut map) = self.values.lock() {
-            *map.entry(key).or_insert(0) += n;
+        let Ok(mut counts) = self.values.lock() else {
+            return;
+        };
+        let known = counts
+            .iter_mut()
+            .find(|(key, _)| key.iter().zip(values).all(|(a, b)| a == b));
+        match known {
+            Some((_, count)) => *count += n,
+            None => counts.push((values.map(str::to_string), n)),
         }
     }
 
     fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
         let _ = writeln!(out, "# TYPE {} counter", self.name);
-        let Ok(map) = self.values.lock() else {
+        let Ok(counts) = self.values.lock() else {
             return;
         };
-        for (values, count) in map.iter() {
+        let mut sorted: Vec<&([String; N], u64)> = counts.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (values, count) in sorted {
             let labels: Vec<String> = self
                 .labels
                 .iter()
