@@ -68,6 +68,7 @@ impl Params {
 
     /// Appends a parameter whose key is the concatenation of `key_parts`
     /// (`["properties[", key, "]"]`), without building the key first.
+    #[inline]
     pub fn push_parts(&mut self, key_parts: &[&str], value: &str) {
         let start = self.offset();
         for part in key_parts {
@@ -80,6 +81,7 @@ impl Params {
     }
 
     /// Appends a parameter whose value is written by `write` (numbers, without a String).
+    #[inline]
     pub fn push_with(&mut self, key_parts: &[&str], write: impl FnOnce(&mut String)) {
         let start = self.offset();
         for part in key_parts {
@@ -93,6 +95,7 @@ impl Params {
 
     /// Appends a parameter whose value is an integer, written without the formatting
     /// machinery (it runs for every numeric property of every event).
+    #[inline]
     pub fn push_int(&mut self, key_parts: &[&str], value: i64) {
         self.push_with(key_parts, |out| write_int(out, value));
     }
@@ -132,24 +135,10 @@ impl Params {
     }
 }
 
-/// Appends the decimal digits of `value` (same text as its `Display`).
+/// Appends the decimal digits of `value` (same text as its `Display`). `itoa` writes them
+/// without the formatting machinery or a UTF-8 check of the digits.
 pub fn write_int(out: &mut String, value: i64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut magnitude = value.unsigned_abs();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (magnitude % 10) as u8;
-        magnitude /= 10;
-        if magnitude == 0 {
-            break;
-        }
-    }
-    if value < 0 {
-        out.push('-');
-    }
-    // Always ASCII digits, so this never falls back to the empty string.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    out.push_str(itoa::Buffer::new().format(value));
 }
 
 impl Serialize for Params {

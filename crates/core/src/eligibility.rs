@@ -121,7 +121,11 @@ fn push_properties(query: &mut Params, properties: &Map<String, Value>) {
             Value::Null => {}
             Value::String(s) => query.push_parts(&parts, s),
             Value::Bool(b) => query.push_parts(&parts, if *b { "true" } else { "false" }),
-            Value::Number(n) => push_number(query, &parts, n),
+            // Integers (the common case) with the key's parts written in place.
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => query.push_int(&parts, i),
+                None => push_number(query, &parts, n),
+            },
             nested => {
                 nested_key.clear();
                 nested_key.extend(parts);

@@ -15,8 +15,14 @@ use crate::scalar::Scalar;
 /// obj-case's `find`: the first key of `map`, in the object's order, that matches
 /// `wanted` loosely, with its value (even when that value is null or falsy).
 pub fn loose_get<'a>(map: &'a Map<String, Value>, wanted: &str) -> Option<(&'a str, &'a Value)> {
+    // Most keys start with a character that counts and differs from the first one of
+    // `wanted`: that alone rules them out (this runs for every trait of every event).
+    let first = normal(wanted).next();
     map.iter()
-        .find(|(key, _)| loose_eq(key, wanted))
+        .find(|(key, _)| match key.as_bytes().first() {
+            Some(&byte) if counts(byte) && Some(byte.to_ascii_lowercase()) != first => false,
+            _ => loose_eq(key, wanted),
+        })
         .map(|(key, value)| (key.as_str(), value))
 }
 
@@ -40,13 +46,24 @@ pub fn loose_scalar(
     Some(scalar_at(value, prefix, key))
 }
 
+/// The value of exactly `key`, as `map.get(key)` finds it. A trait or property map has
+/// few keys, and comparing them in order costs less than hashing `key` (as much as
+/// comparing it with a dozen others); a large map is still searched by hash.
+pub fn exact_get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    const SCAN_UP_TO: usize = 32;
+    if map.len() > SCAN_UP_TO {
+        return map.get(key);
+    }
+    map.iter().find(|(k, _)| *k == key).map(|(_, value)| value)
+}
+
 /// [`loose_scalar`] for a plain property read (`traits.language`): the exact key only.
 pub fn exact_scalar(
     map: &Map<String, Value>,
     key: &str,
     prefix: &str,
 ) -> Option<Result<Scalar, Warning>> {
-    let value = map.get(key).filter(|value| truthy(value))?;
+    let value = exact_get(map, key).filter(|value| truthy(value))?;
     Some(scalar_at(value, prefix, key))
 }
 
@@ -71,8 +88,13 @@ pub fn loose_eq(key: &str, wanted: &str) -> bool {
 
 fn normal(s: &str) -> impl Iterator<Item = u8> + '_ {
     s.bytes()
-        .filter(|b| b.is_ascii_alphanumeric() || *b == b'.')
+        .filter(|b| counts(*b))
         .map(|b| b.to_ascii_lowercase())
+}
+
+/// Whether obj-case compares this byte of a key (see [`loose_eq`]).
+fn counts(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'.'
 }
 
 /// JavaScript truthiness: `null`, `false`, `0` and `""` are falsy; everything else,

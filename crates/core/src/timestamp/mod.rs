@@ -78,11 +78,7 @@ pub fn is_strict_iso_date(text: &str) -> bool {
 
 /// Strict ISO dates to rounded seconds; `None` when `text` is not one.
 pub fn strict_iso_seconds(text: &str) -> Option<i64> {
-    if is_strict_iso_date(text) {
-        isodate::parse_millis(text).and_then(|ms| millis_seconds(ms as f64))
-    } else {
-        None
-    }
+    isodate::parse_strict_millis(text).and_then(|ms| millis_seconds(ms as f64))
 }
 
 /// The number rule: seconds below the threshold, milliseconds from it on.
