@@ -128,6 +128,8 @@ fn push_properties(query: &mut Params, properties: &Map<String, Value>) {
             },
             nested => {
                 nested_key.clear();
+                // Room for a few levels of nesting, so the buffer is allocated once.
+                nested_key.reserve(key.len() + 64);
                 nested_key.extend(parts);
                 push_bracketed(query, &mut nested_key, nested);
             }

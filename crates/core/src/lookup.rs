@@ -17,10 +17,11 @@ use crate::scalar::Scalar;
 pub fn loose_get<'a>(map: &'a Map<String, Value>, wanted: &str) -> Option<(&'a str, &'a Value)> {
     // Most keys start with a character that counts and differs from the first one of
     // `wanted`: that alone rules them out (this runs for every trait of every event).
-    let first = normal(wanted).next();
+    let first = normal(wanted).next().unwrap_or_default();
     map.iter()
         .find(|(key, _)| match key.as_bytes().first() {
-            Some(&byte) if counts(byte) && Some(byte.to_ascii_lowercase()) != first => false,
+            // `| 0x20` lower-cases the letters and leaves digits and `.` as they are.
+            Some(&byte) if (byte | 0x20) != first && counts(byte) => false,
             _ => loose_eq(key, wanted),
         })
         .map(|(key, value)| (key.as_str(), value))
@@ -83,7 +84,17 @@ fn scalar_at(value: &Value, prefix: &str, key: &str) -> Result<Scalar, Warning> 
 /// characters dropped except `.` (a path separator there, so a key with a dot never
 /// matches a plain name). Without allocating: it runs for every trait of every event.
 pub fn loose_eq(key: &str, wanted: &str) -> bool {
-    normal(key).eq(normal(wanted))
+    // The usual match, the same name in another case, without filtering either.
+    if key.eq_ignore_ascii_case(wanted) {
+        return true;
+    }
+    let mut wanted = normal(wanted);
+    for byte in normal(key) {
+        if wanted.next() != Some(byte) {
+            return false;
+        }
+    }
+    wanted.next().is_none()
 }
 
 fn normal(s: &str) -> impl Iterator<Item = u8> + '_ {
@@ -120,6 +131,10 @@ pub fn non_empty_str(value: &Value) -> Option<&str> {
 /// facade's `isEmail`, the regular expression `/.+\@.+\..+/` (unanchored): somewhere on
 /// one line, text, `@`, text, `.`, text.
 pub fn looks_like_email(text: &str) -> bool {
+    // Most user ids have no `@` at all: one byte search answers for them.
+    if !text.as_bytes().contains(&b'@') {
+        return false;
+    }
     text.split(['\n', '\r', '\u{2028}', '\u{2029}'])
         .any(line_looks_like_email)
 }
@@ -233,5 +248,62 @@ mod tests {
         assert_eq!(non_empty_str(&json!(" ")), None);
         assert_eq!(non_empty_str(&json!(5)), None);
         assert_eq!(non_empty_str(&json!("x")), Some("x"));
+    }
+
+    #[test]
+    fn the_quick_checks_find_what_the_full_comparison_finds() {
+        let keys = [
+            "",
+            ".",
+            "-",
+            "_email",
+            " email",
+            "Email",
+            "EMAIL!",
+            "e-mail",
+            "e.mail",
+            ".email",
+            "émail",
+            "mail",
+            "emai",
+            "email1",
+            "1email",
+            "E",
+            "Created_At",
+            "createdAt",
+        ];
+        let names = [
+            "email",
+            "createdAt",
+            "created",
+            "e-mail",
+            ".email",
+            "1email",
+            "-",
+            "",
+        ];
+        for name in names {
+            for key in keys {
+                let mut map = Map::new();
+                map.insert("other".into(), json!(0));
+                map.insert(key.into(), json!(1));
+                let full = normal(key).eq(normal(name));
+                let found = loose_get(&map, name).map(|(k, _)| k);
+                let expected = if full { Some(key) } else { None };
+                // `other` matches no name but "other"; it only has to be skipped.
+                assert_eq!(found, expected, "{name:?} in {key:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn exact_reads_find_the_same_value_in_small_and_large_maps() {
+        let mut map = Map::new();
+        for i in 0..40 {
+            map.insert(format!("k{i}"), json!(i));
+            let wanted = format!("k{}", i / 2);
+            assert_eq!(exact_get(&map, &wanted), map.get(&wanted), "{i}");
+            assert_eq!(exact_get(&map, "K0"), None);
+        }
     }
 }

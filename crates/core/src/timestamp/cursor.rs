@@ -55,13 +55,12 @@ impl<'a> Cursor<'a> {
         value
     }
 
-    /// One or more digits as the text they are written in.
-    pub fn digit_run(&mut self) -> Option<&'a str> {
+    /// One or more digits, as their ASCII bytes (no need to check them as UTF-8 text).
+    pub fn digit_run(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
         while self.peek_digit() {
             self.i += 1;
         }
-        let run = std::str::from_utf8(&self.b[start..self.i]).ok()?;
-        (self.i > start).then_some(run)
+        (self.i > start).then(|| &self.b[start..self.i])
     }
 }

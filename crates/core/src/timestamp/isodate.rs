@@ -128,8 +128,9 @@ fn fields(text: &str) -> Option<Fields> {
     p.done().then_some(f)
 }
 
-fn first_three_digits(run: &str) -> u32 {
-    run.bytes()
+fn first_three_digits(run: &[u8]) -> u32 {
+    run.iter()
+        .copied()
         .chain(std::iter::repeat(b'0'))
         .take(3)
         .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
