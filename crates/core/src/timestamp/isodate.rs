@@ -24,6 +24,7 @@ pub fn parse_millis(text: &str) -> Option<i64> {
 
 /// [`parse_millis`] of a string that [`is`] in strict mode, else `None`: one pass instead
 /// of matching twice (it runs for every string trait and property of every event).
+#[inline]
 pub fn parse_strict_millis(text: &str) -> Option<i64> {
     if !has_full_date_prefix(text) {
         return None;
@@ -49,6 +50,7 @@ fn millis(f: Fields) -> i64 {
 }
 
 /// `/^\d{4}-\d{2}-\d{2}/`, strict mode's extra test.
+#[inline]
 fn has_full_date_prefix(text: &str) -> bool {
     match text.as_bytes().get(..10) {
         Some(&[y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2]) => [y1, y2, y3, y4, m1, m2, d1, d2]
