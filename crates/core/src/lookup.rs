@@ -15,11 +15,11 @@ use crate::scalar::Scalar;
 /// obj-case's `find`: the first key of `map`, in the object's order, that matches
 /// `wanted` loosely, with its value (even when that value is null or falsy).
 pub fn loose_get<'a>(map: &'a Map<String, Value>, wanted: &str) -> Option<(&'a str, &'a Value)> {
-    // `wanted` in the compared form once, rather than again for every key (this runs for
-    // every trait of every event); a name too long for the buffer is compared as it is.
     if map.is_empty() {
         return None;
     }
+    // `wanted` in the compared form once, rather than again for every key (this runs for
+    // every trait of every event); a name too long for the buffer is compared as it is.
     let mut buffer = [0u8; 32];
     let mut length = 0;
     for byte in normal(wanted) {
