@@ -41,11 +41,12 @@ impl Method {
 ///
 /// Keys and values live back to back in one string, so mapping an event with many
 /// properties costs a couple of allocations instead of two per parameter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Params {
     text: String,
-    /// (key start, key end = value start, value end) in `text`.
-    spans: Vec<(u32, u32, u32)>,
+    /// (key end = value start, value end) in `text`; a key starts where the parameter
+    /// before ends (parameters are written back to back).
+    spans: Vec<(usize, usize)>,
 }
 
 impl Params {
@@ -70,27 +71,23 @@ impl Params {
     /// (`["properties[", key, "]"]`), without building the key first.
     #[inline]
     pub fn push_parts(&mut self, key_parts: &[&str], value: &str) {
-        let start = self.offset();
         for part in key_parts {
             self.text.push_str(part);
         }
-        let middle = self.offset();
+        let middle = self.text.len();
         self.text.push_str(value);
-        let end = self.offset();
-        self.spans.push((start, middle, end));
+        self.spans.push((middle, self.text.len()));
     }
 
     /// Appends a parameter whose value is written by `write` (numbers, without a String).
     #[inline]
     pub fn push_with(&mut self, key_parts: &[&str], write: impl FnOnce(&mut String)) {
-        let start = self.offset();
         for part in key_parts {
             self.text.push_str(part);
         }
-        let middle = self.offset();
+        let middle = self.text.len();
         write(&mut self.text);
-        let end = self.offset();
-        self.spans.push((start, middle, end));
+        self.spans.push((middle, self.text.len()));
     }
 
     /// Appends a parameter whose value is an integer, written without the formatting
@@ -122,16 +119,33 @@ impl Params {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.spans.iter().map(|&(start, middle, end)| {
-            (
-                &self.text[start as usize..middle as usize],
-                &self.text[middle as usize..end as usize],
-            )
+        let mut start = 0;
+        self.spans.iter().map(move |&(middle, end)| {
+            let pair = (&self.text[start..middle], &self.text[middle..end]);
+            start = end;
+            pair
         })
     }
+}
 
-    fn offset(&self) -> u32 {
-        u32::try_from(self.text.len()).unwrap_or(u32::MAX)
+impl fmt::Debug for Params {
+    /// Each parameter as (key start, key end, value end) in `text`, as before the starts
+    /// were left implied.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut start = 0;
+        let spans: Vec<(usize, usize, usize)> = self
+            .spans
+            .iter()
+            .map(|&(middle, end)| {
+                let span = (start, middle, end);
+                start = end;
+                span
+            })
+            .collect();
+        f.debug_struct("Params")
+            .field("text", &self.text)
+            .field("spans", &spans)
+            .finish()
     }
 }
 
