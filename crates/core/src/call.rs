@@ -517,6 +517,22 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_each_parameter_s_start_middle_and_end() {
+        let mut params = Params::new();
+        params.push("a", "1");
+        params.push("bb", "");
+        params.push_int(&["c[", "d", "]"], -5);
+        assert_eq!(
+            format!("{params:?}"),
+            r#"Params { text: "a1bbc[d]-5", spans: [(0, 1, 2), (2, 4, 4), (4, 8, 10)] }"#
+        );
+        assert_eq!(
+            params.iter().collect::<Vec<_>>(),
+            [("a", "1"), ("bb", ""), ("c[d]", "-5")]
+        );
+    }
+
+    #[test]
     fn repeated_keys_keep_every_value_in_order() {
         let mut params = Params::new();
         params.push("tags[]", "a");
