@@ -131,11 +131,9 @@ fn fields(text: &str) -> Option<Fields> {
 }
 
 fn first_three_digits(run: &[u8]) -> u32 {
-    run.iter()
-        .copied()
-        .chain(std::iter::repeat(b'0'))
-        .take(3)
-        .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
+    (0..3).fold(0, |acc, i| {
+        acc * 10 + run.get(i).map_or(0, |digit| u32::from(digit - b'0'))
+    })
 }
 
 /// JavaScript's `Date.UTC(year, month0, day, hour, minute, second, ms)`: every field may
