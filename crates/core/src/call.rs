@@ -41,11 +41,12 @@ impl Method {
 ///
 /// Keys and values live back to back in one string, so mapping an event with many
 /// properties costs a couple of allocations instead of two per parameter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Params {
     text: String,
-    /// (key start, key end = value start, value end) in `text`.
-    spans: Vec<(u32, u32, u32)>,
+    /// (key end = value start, value end) in `text`; a key starts where the parameter
+    /// before ends (parameters are written back to back).
+    spans: Vec<(usize, usize)>,
 }
 
 impl Params {
@@ -68,31 +69,30 @@ impl Params {
 
     /// Appends a parameter whose key is the concatenation of `key_parts`
     /// (`["properties[", key, "]"]`), without building the key first.
+    #[inline]
     pub fn push_parts(&mut self, key_parts: &[&str], value: &str) {
-        let start = self.offset();
         for part in key_parts {
             self.text.push_str(part);
         }
-        let middle = self.offset();
+        let middle = self.text.len();
         self.text.push_str(value);
-        let end = self.offset();
-        self.spans.push((start, middle, end));
+        self.spans.push((middle, self.text.len()));
     }
 
     /// Appends a parameter whose value is written by `write` (numbers, without a String).
+    #[inline]
     pub fn push_with(&mut self, key_parts: &[&str], write: impl FnOnce(&mut String)) {
-        let start = self.offset();
         for part in key_parts {
             self.text.push_str(part);
         }
-        let middle = self.offset();
+        let middle = self.text.len();
         write(&mut self.text);
-        let end = self.offset();
-        self.spans.push((start, middle, end));
+        self.spans.push((middle, self.text.len()));
     }
 
     /// Appends a parameter whose value is an integer, written without the formatting
     /// machinery (it runs for every numeric property of every event).
+    #[inline]
     pub fn push_int(&mut self, key_parts: &[&str], value: i64) {
         self.push_with(key_parts, |out| write_int(out, value));
     }
@@ -119,37 +119,40 @@ impl Params {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.spans.iter().map(|&(start, middle, end)| {
-            (
-                &self.text[start as usize..middle as usize],
-                &self.text[middle as usize..end as usize],
-            )
+        let mut start = 0;
+        self.spans.iter().map(move |&(middle, end)| {
+            let pair = (&self.text[start..middle], &self.text[middle..end]);
+            start = end;
+            pair
         })
-    }
-
-    fn offset(&self) -> u32 {
-        u32::try_from(self.text.len()).unwrap_or(u32::MAX)
     }
 }
 
-/// Appends the decimal digits of `value` (same text as its `Display`).
+impl fmt::Debug for Params {
+    /// Each parameter as (key start, key end, value end) in `text`, as before the starts
+    /// were left implied.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut start = 0;
+        let spans: Vec<(usize, usize, usize)> = self
+            .spans
+            .iter()
+            .map(|&(middle, end)| {
+                let span = (start, middle, end);
+                start = end;
+                span
+            })
+            .collect();
+        f.debug_struct("Params")
+            .field("text", &self.text)
+            .field("spans", &spans)
+            .finish()
+    }
+}
+
+/// Appends the decimal digits of `value` (same text as its `Display`). `itoa` writes them
+/// without the formatting machinery or a UTF-8 check of the digits.
 pub fn write_int(out: &mut String, value: i64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut magnitude = value.unsigned_abs();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (magnitude % 10) as u8;
-        magnitude /= 10;
-        if magnitude == 0 {
-            break;
-        }
-    }
-    if value < 0 {
-        out.push('-');
-    }
-    // Always ASCII digits, so this never falls back to the empty string.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    out.push_str(itoa::Buffer::new().format(value));
 }
 
 impl Serialize for Params {
@@ -511,6 +514,22 @@ mod tests {
             write_int(&mut out, value);
             assert_eq!(out, format!("x={value}"));
         }
+    }
+
+    #[test]
+    fn debug_shows_each_parameter_s_start_middle_and_end() {
+        let mut params = Params::new();
+        params.push("a", "1");
+        params.push("bb", "");
+        params.push_int(&["c[", "d", "]"], -5);
+        assert_eq!(
+            format!("{params:?}"),
+            r#"Params { text: "a1bbc[d]-5", spans: [(0, 1, 2), (2, 4, 4), (4, 8, 10)] }"#
+        );
+        assert_eq!(
+            params.iter().collect::<Vec<_>>(),
+            [("a", "1"), ("bb", ""), ("c[d]", "-5")]
+        );
     }
 
     #[test]

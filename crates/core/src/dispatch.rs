@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::error::MappingError;
 use crate::event::Event;
-use crate::handler::HandlerOutput;
+use crate::handler::{EventHandler, HandlerOutput};
 use crate::integrations::destination_enabled;
 use crate::registry::Registry;
 use crate::settings::Settings;
@@ -48,7 +48,10 @@ pub fn map_event(
     state: UserState,
     settings: &Settings,
 ) -> Result<HandlerOutput, MappingError> {
-    dispatch(registry, Cow::Borrowed(event), state, settings)
+    match handler_for(registry, event) {
+        Ok(handler) => handler.handle(Cow::Borrowed(event), state, settings),
+        Err(reason) => Ok(HandlerOutput::skipped(state, reason)),
+    }
 }
 
 /// [`map_event`] for a caller that no longer needs the event: handlers move its traits
@@ -59,7 +62,12 @@ pub fn map_event_owned(
     state: UserState,
     settings: &Settings,
 ) -> Result<HandlerOutput, MappingError> {
-    dispatch(registry, Cow::Owned(event), state, settings)
+    match handler_for(registry, &event) {
+        // The event (hundreds of bytes) moves straight into the call: passing it through
+        // another function first cost a copy per event.
+        Ok(handler) => handler.handle(Cow::Owned(event), state, settings),
+        Err(reason) => Ok(HandlerOutput::skipped(state, reason)),
+    }
 }
 
 /// What can be decided of an event before its user's state is known: an error in the
@@ -71,33 +79,28 @@ pub fn check_stateless(
     event: &Event,
     settings: &Settings,
 ) -> Result<Option<SkipReason>, MappingError> {
-    if !destination_enabled(&event.integrations) {
-        return Ok(Some(SkipReason::DestinationDisabled));
-    }
-    let Some(registration) = registry.get(event.event_type()) else {
-        return Ok(Some(SkipReason::NoHandler));
+    let handler = match handler_for(registry, event) {
+        Ok(handler) => handler,
+        Err(reason) => return Ok(Some(reason)),
     };
-    let skipped = registration.handler.check(event, settings)?;
+    let skipped = handler.check(event, settings)?;
     Ok(skipped.filter(|reason| *reason != SkipReason::DuplicatePage))
 }
 
-/// The destination switch first, then the event type's handler.
-fn dispatch(
+/// The destination switch first, then the event type's handler: the handler to map the
+/// event with, or why there is none.
+#[inline]
+fn handler_for(
     registry: &Registry,
-    event: Cow<'_, Event>,
-    state: UserState,
-    settings: &Settings,
-) -> Result<HandlerOutput, MappingError> {
+    event: &Event,
+) -> Result<&'static dyn EventHandler, SkipReason> {
     if !destination_enabled(&event.integrations) {
-        return Ok(HandlerOutput::skipped(
-            state,
-            SkipReason::DestinationDisabled,
-        ));
+        return Err(SkipReason::DestinationDisabled);
     }
-    match registry.get(event.event_type()) {
-        Some(registration) => registration.handler.handle(event, state, settings),
-        None => Ok(HandlerOutput::skipped(state, SkipReason::NoHandler)),
-    }
+    registry
+        .get(event.event_type())
+        .map(|registration| registration.handler)
+        .ok_or(SkipReason::NoHandler)
 }
 
 /// One line of `map` output: what the beacon would hold and the calls to make.

@@ -32,30 +32,31 @@ pub fn eligibility_check(
 ) -> InMomentCall {
     let (count, text_bytes) = query_size(state, trigger);
     let mut query = Params::with_capacity(count, text_bytes);
-    query.push("account_token", settings.account_token.as_str());
+    // `push_parts` (inlined) writes the constant keys in place, without a copy call each.
+    query.push_parts(&["account_token"], settings.account_token.as_str());
     if let Some(email) = &state.email {
-        query.push("email", email.text());
+        query.push_parts(&["email"], &email.text());
     }
     if let Some(created_at) = state.created_at {
         query.push_int(&["end_user_created_at"], created_at);
     }
     if let Some(id) = &state.segment_user_id {
-        query.push("external_id", id.text());
+        query.push_parts(&["external_id"], &id.text());
     }
     if let Some(language) = &state.language {
-        query.push("language[code]", language.text());
+        query.push_parts(&["language[code]"], &language.text());
     }
     match trigger {
         Trigger::Identify => push_properties(&mut query, &state.properties),
         Trigger::Track => {
             if let Some(name) = &state.event_name {
-                query.push("event_name", name.as_str());
+                query.push_parts(&["event_name"], name);
             }
             push_properties(&mut query, &state.properties);
         }
         Trigger::Page { url } => {
             if let Some(url) = url {
-                query.push("url", url);
+                query.push_parts(&["url"], url);
             }
         }
     }
@@ -121,9 +122,15 @@ fn push_properties(query: &mut Params, properties: &Map<String, Value>) {
             Value::Null => {}
             Value::String(s) => query.push_parts(&parts, s),
             Value::Bool(b) => query.push_parts(&parts, if *b { "true" } else { "false" }),
-            Value::Number(n) => push_number(query, &parts, n),
+            // Integers (the common case) with the key's parts written in place.
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => query.push_int(&parts, i),
+                None => push_number(query, &parts, n),
+            },
             nested => {
                 nested_key.clear();
+                // Room for a few levels of nesting, so the buffer is allocated once.
+                nested_key.reserve(key.len() + 64);
                 nested_key.extend(parts);
                 push_bracketed(query, &mut nested_key, nested);
             }

@@ -6,6 +6,7 @@ use crate::call::InMomentCall;
 use crate::dispatch::SkipReason;
 use crate::error::{MappingError, Warning};
 use crate::event::{Event, EventType, Payload};
+use crate::scalar::Scalar;
 use crate::settings::Settings;
 use crate::state::UserState;
 
@@ -95,6 +96,21 @@ pub fn take_message_id<'a>(event: &mut Cow<'a, Event>) -> Cow<'a, str> {
     }
 }
 
+/// [`Event::segment_user_id`]: moved out of an owned event (which keeps no user id after
+/// it), copied from a borrowed one. Call it after the last read of the event's user id.
+pub fn take_segment_user_id(event: &mut Cow<'_, Event>) -> Scalar {
+    let Cow::Owned(owned) = event else {
+        return event.segment_user_id();
+    };
+    let sent = owned.user_id_as_sent.take();
+    match owned.user_id.take() {
+        Some(id) => sent
+            .and_then(Scalar::from_value)
+            .unwrap_or_else(|| Scalar::from(id)),
+        None => Scalar::from(owned.anonymous_id.take().unwrap_or_default()),
+    }
+}
+
 /// Error for a handler given an event of another type (a registry bug, not user input).
 pub fn wrong_type(expected: EventType, event: &Event) -> MappingError {
     MappingError::new(
@@ -104,4 +120,33 @@ pub fn wrong_type(expected: EventType, event: &Event) -> MappingError {
             event.event_type()
         ),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_taken_segment_user_id_is_the_event_s() {
+        for ids in [
+            json!({"userId": "u-1"}),
+            json!({"userId": " u-1 "}),
+            json!({"userId": 42}),
+            json!({"userId": 4.5}),
+            json!({"anonymousId": "a-1"}),
+            json!({"userId": "u-1", "anonymousId": "a-1"}),
+        ] {
+            let mut value = json!({"type": "page"});
+            value
+                .as_object_mut()
+                .unwrap()
+                .extend(ids.as_object().unwrap().clone());
+            let event = Event::from_value(value, None).unwrap();
+            let expected = event.segment_user_id();
+            assert_eq!(take_segment_user_id(&mut Cow::Borrowed(&event)), expected);
+            assert_eq!(take_segment_user_id(&mut Cow::Owned(event)), expected);
+        }
+    }
 }

@@ -12,6 +12,10 @@ pub const OUR_NAMES: [&str; 3] = ["InMoment", "Wootric", "InMoment (formerly Woo
 /// analytics.js (facade's `enabled()`): the string `"false"`, `null` or an options object
 /// for us leave us on.
 pub fn destination_enabled(integrations: &Map<String, Value>) -> bool {
+    // Most events have no `integrations`: nothing to look up.
+    if integrations.is_empty() {
+        return true;
+    }
     for name in OUR_NAMES {
         if let Some(value) = integrations.get(name) {
             return enabled(value);
@@ -26,6 +30,9 @@ pub fn destination_enabled(integrations: &Map<String, Value>) -> bool {
 pub fn our_options(
     integrations: &Map<String, Value>,
 ) -> Option<(&'static str, &Map<String, Value>)> {
+    if integrations.is_empty() {
+        return None;
+    }
     OUR_NAMES.iter().find_map(|name| {
         integrations
             .get(*name)

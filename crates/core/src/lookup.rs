@@ -15,8 +15,26 @@ use crate::scalar::Scalar;
 /// obj-case's `find`: the first key of `map`, in the object's order, that matches
 /// `wanted` loosely, with its value (even when that value is null or falsy).
 pub fn loose_get<'a>(map: &'a Map<String, Value>, wanted: &str) -> Option<(&'a str, &'a Value)> {
+    if map.is_empty() {
+        return None;
+    }
+    // `wanted` in the compared form once, rather than again for every key (this runs for
+    // every trait of every event); a name too long for the buffer is compared as it is.
+    let mut buffer = [0u8; 32];
+    let mut length = 0;
+    for byte in normal(wanted) {
+        let Some(slot) = buffer.get_mut(length) else {
+            return map
+                .iter()
+                .find(|(key, _)| loose_eq(key, wanted))
+                .map(|(key, value)| (key.as_str(), value));
+        };
+        *slot = byte;
+        length += 1;
+    }
+    let wanted = &buffer[..length];
     map.iter()
-        .find(|(key, _)| loose_eq(key, wanted))
+        .find(|(key, _)| normal_eq(key, wanted))
         .map(|(key, value)| (key.as_str(), value))
 }
 
@@ -40,13 +58,24 @@ pub fn loose_scalar(
     Some(scalar_at(value, prefix, key))
 }
 
+/// The value of exactly `key`, as `map.get(key)` finds it. A trait or property map has
+/// few keys, and comparing them in order costs less than hashing `key` (as much as
+/// comparing it with a dozen others); a large map is still searched by hash.
+pub fn exact_get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    const SCAN_UP_TO: usize = 32;
+    if map.len() > SCAN_UP_TO {
+        return map.get(key);
+    }
+    map.iter().find(|(k, _)| *k == key).map(|(_, value)| value)
+}
+
 /// [`loose_scalar`] for a plain property read (`traits.language`): the exact key only.
 pub fn exact_scalar(
     map: &Map<String, Value>,
     key: &str,
     prefix: &str,
 ) -> Option<Result<Scalar, Warning>> {
-    let value = map.get(key).filter(|value| truthy(value))?;
+    let value = exact_get(map, key).filter(|value| truthy(value))?;
     Some(scalar_at(value, prefix, key))
 }
 
@@ -69,11 +98,40 @@ pub fn loose_eq(key: &str, wanted: &str) -> bool {
     normal(key).eq(normal(wanted))
 }
 
+/// [`loose_eq`] with `wanted` already in the compared form. Most keys differ in their first
+/// character that counts, and this returns there.
+fn normal_eq(key: &str, wanted: &[u8]) -> bool {
+    let mut rest = wanted.iter();
+    for byte in key.bytes() {
+        let byte = NORMAL[usize::from(byte)];
+        if byte != 0 && rest.next() != Some(&byte) {
+            return false;
+        }
+    }
+    rest.next().is_none()
+}
+
+/// The bytes of `s` that obj-case compares, in the form it compares them.
 fn normal(s: &str) -> impl Iterator<Item = u8> + '_ {
     s.bytes()
-        .filter(|b| b.is_ascii_alphanumeric() || *b == b'.')
-        .map(|b| b.to_ascii_lowercase())
+        .map(|byte| NORMAL[usize::from(byte)])
+        .filter(|&byte| byte != 0)
 }
+
+/// Each byte as obj-case compares it: letters lower-cased, digits and `.` as they are, and
+/// 0 for a byte it drops. One table read per byte instead of a chain of range tests.
+const NORMAL: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        if b.is_ascii_alphanumeric() || b == b'.' {
+            table[byte] = b.to_ascii_lowercase();
+        }
+        byte += 1;
+    }
+    table
+};
 
 /// JavaScript truthiness: `null`, `false`, `0` and `""` are falsy; everything else,
 /// including `" "`, `"0"`, `[]` and `{}`, is truthy.
@@ -98,6 +156,10 @@ pub fn non_empty_str(value: &Value) -> Option<&str> {
 /// facade's `isEmail`, the regular expression `/.+\@.+\..+/` (unanchored): somewhere on
 /// one line, text, `@`, text, `.`, text.
 pub fn looks_like_email(text: &str) -> bool {
+    // Most user ids have no `@` at all: one byte search answers for them.
+    if !text.as_bytes().contains(&b'@') {
+        return false;
+    }
     text.split(['\n', '\r', '\u{2028}', '\u{2029}'])
         .any(line_looks_like_email)
 }
@@ -211,5 +273,79 @@ mod tests {
         assert_eq!(non_empty_str(&json!(" ")), None);
         assert_eq!(non_empty_str(&json!(5)), None);
         assert_eq!(non_empty_str(&json!("x")), Some("x"));
+    }
+
+    #[test]
+    fn the_quick_checks_find_what_the_full_comparison_finds() {
+        // Longer than the buffer a name is prepared in.
+        const LONG: &str = "a-very-long-trait-name-with-more-than-32-characters";
+        let keys = [
+            "",
+            ".",
+            "-",
+            "_email",
+            " email",
+            "Email",
+            "EMAIL!",
+            "e-mail",
+            "e.mail",
+            ".email",
+            "émail",
+            "mail",
+            "emai",
+            "email1",
+            "1email",
+            "E",
+            "Created_At",
+            "createdAt",
+        ];
+        let names = [
+            "email",
+            "createdAt",
+            "created",
+            "e-mail",
+            ".email",
+            "1email",
+            "-",
+            "",
+            LONG,
+        ];
+        // obj-case's comparison as first written here, byte by byte.
+        let reference = |key: &str, wanted: &str| {
+            let keep = |s: &str| -> Vec<u8> {
+                s.bytes()
+                    .filter(|b| b.is_ascii_alphanumeric() || *b == b'.')
+                    .map(|b| b.to_ascii_lowercase())
+                    .collect()
+            };
+            keep(key) == keep(wanted)
+        };
+        for name in names {
+            for key in keys
+                .into_iter()
+                .chain([LONG, "AVeryLongTraitNameWithMoreThan32Characters"])
+            {
+                let mut map = Map::new();
+                map.insert("other".into(), json!(0));
+                map.insert(key.into(), json!(1));
+                let full = reference(key, name);
+                assert_eq!(loose_eq(key, name), full, "{name:?} and {key:?}");
+                let found = loose_get(&map, name).map(|(k, _)| k);
+                let expected = if full { Some(key) } else { None };
+                // `other` matches no name but "other"; it only has to be skipped.
+                assert_eq!(found, expected, "{name:?} in {key:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn exact_reads_find_the_same_value_in_small_and_large_maps() {
+        let mut map = Map::new();
+        for i in 0..40 {
+            map.insert(format!("k{i}"), json!(i));
+            let wanted = format!("k{}", i / 2);
+            assert_eq!(exact_get(&map, &wanted), map.get(&wanted), "{i}");
+            assert_eq!(exact_get(&map, "K0"), None);
+        }
     }
 }

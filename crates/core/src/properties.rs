@@ -91,7 +91,13 @@ pub fn convert_owned(mut map: Map<String, Value>) -> Map<String, Value> {
     if renames.is_empty() {
         return map;
     }
-    if renames.iter().all(|(_, key, _)| !map.contains_key(key)) {
+    // A renamed key ends in `_date`, so only a kept key ending so can be the same one:
+    // comparing those few is cheaper than hashing every renamed key.
+    let collides = map
+        .keys()
+        .filter(|key| key.ends_with("_date"))
+        .any(|key| renames.iter().any(|(_, renamed, _)| renamed == key));
+    if !collides {
         // In ascending order every earlier entry is in place, so each index is exact.
         for (index, key, seconds) in renames {
             map.shift_insert(index, key, Value::from(seconds));

@@ -21,6 +21,14 @@ impl Scalar {
         }
     }
 
+    /// [`Scalar::new`] of a value the caller gives away, so a string is not copied.
+    pub fn from_value(value: Value) -> Option<Scalar> {
+        match value {
+            Value::String(_) | Value::Number(_) | Value::Bool(_) => Some(Scalar(value)),
+            Value::Null | Value::Array(_) | Value::Object(_) => None,
+        }
+    }
+
     pub fn as_value(&self) -> &Value {
         &self.0
     }

@@ -9,7 +9,7 @@ mod mapping;
 use std::borrow::Cow;
 
 use inmoment_core::end_user::{upsert, Include};
-use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
+use inmoment_core::handler::{take_message_id, take_payload, take_segment_user_id, wrong_type};
 use inmoment_core::{
     Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings, SkipReason,
     UserState,
@@ -36,7 +36,7 @@ impl EventHandler for GroupHandler {
             _ => return Err(wrong_type(EventType::Group, &event)),
         };
         if state.segment_user_id.is_none() {
-            state.segment_user_id = Some(event.segment_user_id());
+            state.segment_user_id = Some(take_segment_user_id(&mut event));
         }
         state.kept.insert(
             mapping::GROUP_INFO.to_string(),

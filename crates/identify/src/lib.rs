@@ -8,7 +8,7 @@ use inmoment_core::eligibility::{eligibility_check, Trigger};
 use inmoment_core::end_user::{upsert, Include};
 use std::borrow::Cow;
 
-use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
+use inmoment_core::handler::{take_message_id, take_payload, take_segment_user_id, wrong_type};
 use inmoment_core::{
     Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings, SkipReason,
     UserState,
@@ -34,7 +34,6 @@ impl EventHandler for IdentifyHandler {
         };
         let mut warnings = Vec::new();
 
-        state.segment_user_id = Some(event.segment_user_id());
         match mapping::email(&traits, event.user_id_text()) {
             Some(Ok(email)) => state.email = Some(email),
             Some(Err(warning)) => warnings.push(warning),
@@ -50,8 +49,11 @@ impl EventHandler for IdentifyHandler {
             Some(Err(warning)) => warnings.push(warning),
             None => {}
         }
+        // The `id` trait is a copy; the state keeps the event's own user id.
+        let user_id = event.user_id_value();
+        state.segment_user_id = Some(take_segment_user_id(&mut event));
         state.event_name = None;
-        state.properties = mapping::properties(traits, event.user_id_value());
+        state.properties = mapping::properties(traits, user_id);
 
         let message_id = take_message_id(&mut event);
         let mut calls = Vec::with_capacity(2);

@@ -3,6 +3,7 @@
 use inmoment_core::lookup::{exact_scalar, looks_like_email, loose_get_truthy, loose_scalar};
 use inmoment_core::timestamp::unix_seconds;
 use inmoment_core::{properties, Scalar, Warning};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -49,10 +50,11 @@ pub fn properties(
     };
     match traits {
         Cow::Owned(mut traits) => {
-            match traits.get_mut("id") {
-                Some(value) => *value = id,
-                None => {
-                    traits.insert("id".to_string(), id);
+            // One lookup (hashing the key) whether or not the traits have an `id`.
+            match traits.entry("id") {
+                Entry::Occupied(mut trait_id) => *trait_id.get_mut() = id,
+                Entry::Vacant(vacant) => {
+                    vacant.insert(id);
                 }
             }
             properties::convert_owned(traits)

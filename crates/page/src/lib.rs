@@ -9,7 +9,7 @@ use inmoment_core::eligibility::{eligibility_check, Trigger};
 use inmoment_core::end_user::sync_identity_once;
 use std::borrow::Cow;
 
-use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
+use inmoment_core::handler::{take_message_id, take_payload, take_segment_user_id, wrong_type};
 use inmoment_core::{
     Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings, SkipReason,
     UserState,
@@ -54,9 +54,6 @@ impl EventHandler for PageHandler {
         if settings.skip_repeated_pages && url.is_some() && state.last_page_url.as_deref() == url {
             return Ok(HandlerOutput::skipped(state, SkipReason::DuplicatePage));
         }
-        if state.segment_user_id.is_none() {
-            state.segment_user_id = Some(event.segment_user_id());
-        }
         // The URL is kept in the state before `properties` move into `page_info`.
         let has_url = url.is_some();
         if let Some(url) = url {
@@ -68,6 +65,9 @@ impl EventHandler for PageHandler {
             name,
             category,
         ));
+        if state.segment_user_id.is_none() {
+            state.segment_user_id = Some(take_segment_user_id(&mut event));
+        }
 
         let message_id = take_message_id(&mut event);
         let mut calls = Vec::with_capacity(2);

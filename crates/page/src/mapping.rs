@@ -1,6 +1,6 @@
 //! The page's URL and `page_info`.
 
-use inmoment_core::lookup::non_empty_str;
+use inmoment_core::lookup::{exact_get, non_empty_str};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -9,10 +9,9 @@ pub fn url<'a>(
     properties: &'a Map<String, Value>,
     context_page: &'a Map<String, Value>,
 ) -> Option<&'a str> {
-    properties
-        .get("url")
+    exact_get(properties, "url")
         .and_then(non_empty_str)
-        .or_else(|| context_page.get("url").and_then(non_empty_str))
+        .or_else(|| exact_get(context_page, "url").and_then(non_empty_str))
 }
 
 /// The page's properties, then `context.page` fields the properties lack, then the

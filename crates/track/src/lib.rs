@@ -10,7 +10,7 @@ use inmoment_core::eligibility::{eligibility_check, Trigger};
 use inmoment_core::end_user::sync_identity_once;
 use std::borrow::Cow;
 
-use inmoment_core::handler::{take_message_id, take_payload, wrong_type};
+use inmoment_core::handler::{take_message_id, take_payload, take_segment_user_id, wrong_type};
 use inmoment_core::{
     properties, Event, EventHandler, EventType, HandlerOutput, MappingError, Payload, Settings,
     SkipReason, UserState,
@@ -37,14 +37,15 @@ impl EventHandler for TrackHandler {
             _ => return Err(wrong_type(EventType::Track, &event)),
         };
 
-        if state.segment_user_id.is_none() {
-            state.segment_user_id = Some(event.segment_user_id());
-        }
         let mut warnings = Vec::new();
         match mapping::email(&event, &properties) {
             Some(Ok(email)) => state.email = Some(email),
             Some(Err(warning)) => warnings.push(warning),
             None => {}
+        }
+        // After the email, which may be the user id.
+        if state.segment_user_id.is_none() {
+            state.segment_user_id = Some(take_segment_user_id(&mut event));
         }
         match mapping::language(&properties) {
             Some(Ok(language)) => state.language = Some(language),

@@ -76,8 +76,9 @@ fn lenient_iso(s: &str) -> Option<i64> {
 }
 
 /// Fraction digits as nanoseconds (digits past the ninth are dropped).
-fn fraction_nanos(run: &str) -> u32 {
-    run.bytes()
+fn fraction_nanos(run: &[u8]) -> u32 {
+    run.iter()
+        .copied()
         .chain(std::iter::repeat(b'0'))
         .take(9)
         .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))

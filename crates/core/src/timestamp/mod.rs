@@ -77,12 +77,9 @@ pub fn is_strict_iso_date(text: &str) -> bool {
 }
 
 /// Strict ISO dates to rounded seconds; `None` when `text` is not one.
+#[inline]
 pub fn strict_iso_seconds(text: &str) -> Option<i64> {
-    if is_strict_iso_date(text) {
-        isodate::parse_millis(text).and_then(|ms| millis_seconds(ms as f64))
-    } else {
-        None
-    }
+    isodate::parse_strict_millis(text).and_then(|ms| millis_seconds(ms as f64))
 }
 
 /// The number rule: seconds below the threshold, milliseconds from it on.
@@ -329,5 +326,29 @@ mod tests {
         assert!(is_strict_iso_date("2024-04-16 10:00:00+02:00"));
         assert_eq!(strict_iso_seconds("2015-02-30"), Some(1425254400));
         assert_eq!(strict_iso_seconds("2024-04-16"), Some(1713225600));
+    }
+
+    #[test]
+    fn strict_seconds_are_the_strict_check_then_the_parse() {
+        for text in [
+            "2024-04-16",
+            "2024-04-16T10:00:00.5Z",
+            "2024-04-16 10:00:00+02:00",
+            "2024-04-16T10:00:00 +02:00",
+            "2024-0416",
+            "20240416",
+            "2024-04-1",
+            "2024-04-16x",
+            "x2024-04-16",
+            "2024-04-16T",
+            "",
+        ] {
+            let expected = if is_strict_iso_date(text) {
+                isodate::parse_millis(text).and_then(|ms| millis_seconds(ms as f64))
+            } else {
+                None
+            };
+            assert_eq!(strict_iso_seconds(text), expected, "{text}");
+        }
     }
 }
