@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use inmoment_core::{AccountToken, Event, InMomentCall, Settings};
+use inmoment_core::{AccountToken, Event, InMomentCall, Registry, Settings, UserState};
 use inmoment_delivery::{Attempt, Backoff, Deliver, DeliveryConfig};
 use inmoment_store::accept::Source;
-use inmoment_store::PendingRow;
+use inmoment_store::{Journal, JournalError, PendingRow, Settlement};
 
 mod engine_support;
 #[macro_use]
@@ -529,6 +529,93 @@ both_backends! {
         assert_eq!(fake.kinds(), ["eligibility_check"]);
         assert!(journal.dead_letters(10).await.is_empty());
         journal.close().await;
+    }
+
+    /// A settlement is committed in the background: while ann's result is still being
+    /// committed, bob's call goes out (with room for one call in flight, it could not if
+    /// the engine waited for the commit); ann's later event waits for her commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_users_calls_go_out_while_a_settlement_commits(backend: Backend) {
+        let journal = backend.open("delivery-commit-overlap").await;
+        accept(&journal, vec![track("a1", "ann"), track("b1", "bob"), track("a2", "ann")]).await;
+        let (open, opened) = tokio::sync::watch::channel(false);
+        let gated = Arc::new(GatedSettle {
+            inner: journal.journal(),
+            first: std::sync::atomic::AtomicBool::new(true),
+            opened,
+        });
+        let fake = Arc::new(Scripted::default());
+        let mut one_at_a_time = config();
+        one_at_a_time.max_in_flight = 1;
+        let mut running = engine_support::spawn(gated, fake.clone(), one_at_a_time);
+        fake.wait_attempts("b1", 1).await;
+        assert_eq!(
+            fake.order(),
+            ["a1", "b1"],
+            "ann's next event waits for her commit; bob's call does not"
+        );
+        open.send_replace(true);
+        assert!(journal.wait_empty(&mut running).await);
+        running.stop().await;
+        assert_eq!(fake.order(), ["a1", "b1", "a2"]);
+        journal.close().await;
+    }
+}
+
+/// The journal with its first settlement held until `opened` turns true.
+struct GatedSettle {
+    inner: Arc<dyn Journal>,
+    first: std::sync::atomic::AtomicBool,
+    opened: tokio::sync::watch::Receiver<bool>,
+}
+
+#[async_trait]
+impl Journal for GatedSettle {
+    fn registry(&self) -> &Registry {
+        self.inner.registry()
+    }
+    fn pending(&self) -> u64 {
+        self.inner.pending()
+    }
+    async fn new_work(&self) {
+        self.inner.new_work().await
+    }
+    async fn scan_after(&self, cursor: i64, limit: usize) -> Result<Vec<PendingRow>, JournalError> {
+        self.inner.scan_after(cursor, limit).await
+    }
+    async fn next_of_user(
+        &self,
+        source: &str,
+        user_key: &str,
+        from: i64,
+        upto: i64,
+    ) -> Result<Option<PendingRow>, JournalError> {
+        self.inner.next_of_user(source, user_key, from, upto).await
+    }
+    async fn user_state(&self, source: &str, user_key: &str) -> Result<UserState, JournalError> {
+        self.inner.user_state(source, user_key).await
+    }
+    async fn user_states(
+        &self,
+        users: &[(String, String)],
+    ) -> Result<Option<HashMap<(String, String), UserState>>, JournalError> {
+        self.inner.user_states(users).await
+    }
+    async fn settle(&self, updates: Vec<Settlement>) -> Result<(), JournalError> {
+        if self.first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let mut opened = self.opened.clone();
+            let _ = opened.wait_for(|open| *open).await;
+        }
+        self.inner.settle(updates).await
+    }
+    async fn dead_letter_count(&self) -> Result<u64, JournalError> {
+        self.inner.dead_letter_count().await
+    }
+    fn owns(&self, source: &str, user_key: &str) -> bool {
+        self.inner.owns(source, user_key)
+    }
+    fn take_rescan(&self) -> bool {
+        self.inner.take_rescan()
     }
 }
 
