@@ -557,3 +557,59 @@ fn park(tx: &Transaction<'_>, id: i64, dead: &DeadCall, now_ms: i64) -> rusqlite
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a panic is a test failure
+
+    use super::*;
+    use inmoment_testkit::TempDir;
+
+    fn synchronous(writer: &Writer) -> i64 {
+        writer
+            .conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap()
+    }
+
+    fn accept() -> Command {
+        Command::Accept {
+            source: "web".into(),
+            entries: Vec::new(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn settle() -> Command {
+        Command::Settle {
+            updates: Vec::new(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn only_commits_that_accept_events_wait_for_the_disk() {
+        let dir = TempDir::new("writer-sync");
+        let config = StoreConfig::new(dir.path());
+        let conn = Connection::open(config.database_path()).unwrap();
+        schema::configure(&conn).unwrap();
+        schema::create(&conn).unwrap();
+        let seen = SeenIndex::load(&conn).unwrap();
+        let mut writer = Writer::new(conn, config, Arc::new(Shared::default()), seen);
+        const NORMAL: i64 = 1;
+        const FULL: i64 = 2;
+
+        writer.commit_group(vec![settle()]);
+        assert_eq!(synchronous(&writer), NORMAL, "delivery results alone");
+        writer.commit_group(vec![settle(), accept()]);
+        assert_eq!(
+            synchronous(&writer),
+            FULL,
+            "a group that also accepts events"
+        );
+        writer.commit_group(vec![settle()]);
+        assert_eq!(synchronous(&writer), NORMAL);
+        writer.commit_group(vec![accept()]);
+        assert_eq!(synchronous(&writer), FULL);
+    }
+}
