@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
 use inmoment_core::{Settings, UserState};
@@ -95,10 +96,11 @@ struct Done {
     attempt: Option<Attempt>,
 }
 
-/// A settlement batch's commit, finished in the background: its result and what to do
-/// for each of its users.
-struct Committed {
-    result: Result<(), JournalError>,
+/// A settlement batch being committed in the background, and what to do for each of its
+/// users once it is. The users are kept here, not in the task, so a task that fails
+/// cannot strand them.
+struct Commit {
+    task: JoinHandle<Result<(), JournalError>>,
     next: Vec<AfterCommit>,
     /// When the batch was settled (ms): a failed commit retries a second after.
     now: i64,
@@ -143,10 +145,8 @@ pub struct Engine<D: Deliver> {
     jitter: Jitter,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
-    /// A settlement batch is being committed; the next one waits for it (and grows).
-    committing: bool,
-    committed_tx: mpsc::UnboundedSender<Committed>,
-    committed_rx: mpsc::UnboundedReceiver<Committed>,
+    /// The settlement batch being committed; the next one waits for it (and grows).
+    commit: Option<Commit>,
 }
 
 impl<D: Deliver> Engine<D> {
@@ -157,7 +157,6 @@ impl<D: Deliver> Engine<D> {
         config: DeliveryConfig,
     ) -> Engine<D> {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let (committed_tx, committed_rx) = mpsc::unbounded_channel();
         Engine {
             store,
             deliver,
@@ -178,9 +177,7 @@ impl<D: Deliver> Engine<D> {
             jitter: Jitter::from_clock(),
             done_tx,
             done_rx,
-            committing: false,
-            committed_tx,
-            committed_rx,
+            commit: None,
         }
     }
 
@@ -203,11 +200,11 @@ impl<D: Deliver> Engine<D> {
             let resume_at = instant_at(self.paused_until_ms);
             let next_timer = self.timers.first().map(|(ms, _)| instant_at(*ms));
             let store = self.store.clone();
-            let can_settle = !self.committing;
+            let can_settle = self.commit.is_none();
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(committed) = self.committed_rx.recv() => self.after_commit(committed).await,
+                result = committed(&mut self.commit) => self.after_commit(result).await,
                 Some(done) = self.done_rx.recv(), if can_settle => self.settle(done),
                 () = sleep_until(next_timer.unwrap_or_else(far_future)), if has_room && next_timer.is_some() => self.wake_due().await,
                 () = store.new_work(), if self.at_end && !paused => self.at_end = false,
@@ -483,30 +480,27 @@ impl<D: Deliver> Engine<D> {
                     | Settlement::Finished { dead: Some(_), .. }
             )
         });
-        self.committing = true;
         let store = self.store.clone();
-        let committed = self.committed_tx.clone();
-        tokio::spawn(async move {
-            let result = store.settle(updates).await;
-            let _ = committed.send(Committed {
-                result,
-                next,
-                now,
-                any_dead,
-            });
+        self.commit = Some(Commit {
+            task: tokio::spawn(async move { store.settle(updates).await }),
+            next,
+            now,
+            any_dead,
         });
     }
 
     /// Moves each user of a committed batch on: their next call or row, or a retry
     /// timer. A failed commit leaves the rows pending; they are tried again in a second.
-    async fn after_commit(&mut self, committed: Committed) {
-        self.committing = false;
-        let Committed {
-            result,
+    async fn after_commit(&mut self, result: Result<(), JournalError>) {
+        let Some(Commit {
             next,
             now,
             any_dead,
-        } = committed;
+            ..
+        }) = self.commit.take()
+        else {
+            return;
+        };
         if let Err(error) = result {
             tracing::error!(%error, "Could not record delivery results; they stay pending and are retried.");
             for AfterCommit { key, .. } in next {
@@ -741,10 +735,10 @@ impl<D: Deliver> Engine<D> {
     async fn drain(&mut self) {
         self.stopping = true;
         let deadline = Instant::now() + self.config.shutdown_deadline;
-        while self.in_flight > 0 || self.committing {
-            let can_settle = !self.committing;
+        while self.in_flight > 0 || self.commit.is_some() {
+            let can_settle = self.commit.is_none();
             tokio::select! {
-                Some(committed) = self.committed_rx.recv() => self.after_commit(committed).await,
+                result = committed(&mut self.commit) => self.after_commit(result).await,
                 Some(done) = self.done_rx.recv(), if can_settle => self.settle(done),
                 () = sleep_until(deadline) => {
                     tracing::warn!(in_flight = self.in_flight, "Shutdown deadline reached; unfinished events stay pending.");
@@ -772,6 +766,18 @@ fn settled(job: &Job, dead: Option<DeadCall>, delivered: Option<String>) -> Sett
             dead,
             delivered,
         }
+    }
+}
+
+/// The result of the commit under way; never resolves while there is none.
+async fn committed(commit: &mut Option<Commit>) -> Result<(), JournalError> {
+    match commit {
+        Some(commit) => (&mut commit.task).await.unwrap_or_else(|error| {
+            Err(JournalError::Write(format!(
+                "the commit task failed: {error}"
+            )))
+        }),
+        None => std::future::pending().await,
     }
 }
 

@@ -542,7 +542,7 @@ both_backends! {
         let gated = Arc::new(GatedSettle {
             inner: journal.journal(),
             first: std::sync::atomic::AtomicBool::new(true),
-            opened,
+            held: FirstSettle::Held(opened),
         });
         let fake = Arc::new(Scripted::default());
         let mut one_at_a_time = config();
@@ -560,13 +560,41 @@ both_backends! {
         assert_eq!(fake.order(), ["a1", "b1", "a2"]);
         journal.close().await;
     }
+
+    /// A commit task that fails outright (here it panics) strands no user: the result is
+    /// not recorded, so the call is sent again a second later (at least once) and the
+    /// user's next event follows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_task_that_fails_leaves_the_calls_to_be_sent_again(backend: Backend) {
+        let journal = backend.open("delivery-commit-panics").await;
+        accept(&journal, vec![track("a1", "ann"), track("a2", "ann")]).await;
+        let failing = Arc::new(GatedSettle {
+            inner: journal.journal(),
+            first: std::sync::atomic::AtomicBool::new(true),
+            held: FirstSettle::Panics,
+        });
+        let fake = Arc::new(Scripted::default());
+        let mut running = engine_support::spawn(failing, fake.clone(), config());
+        assert!(journal.wait_empty(&mut running).await);
+        running.stop().await;
+        assert_eq!(fake.order(), ["a1", "a1", "a2"]);
+        journal.close().await;
+    }
 }
 
-/// The journal with its first settlement held until `opened` turns true.
+/// The journal with its first settlement held back (see [`FirstSettle`]).
 struct GatedSettle {
     inner: Arc<dyn Journal>,
     first: std::sync::atomic::AtomicBool,
-    opened: tokio::sync::watch::Receiver<bool>,
+    held: FirstSettle,
+}
+
+/// What becomes of the first settlement.
+enum FirstSettle {
+    /// It waits until the flag turns true.
+    Held(tokio::sync::watch::Receiver<bool>),
+    /// Its task panics before anything is recorded.
+    Panics,
 }
 
 #[async_trait]
@@ -603,8 +631,12 @@ impl Journal for GatedSettle {
     }
     async fn settle(&self, updates: Vec<Settlement>) -> Result<(), JournalError> {
         if self.first.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            let mut opened = self.opened.clone();
-            let _ = opened.wait_for(|open| *open).await;
+            match &self.held {
+                FirstSettle::Held(opened) => {
+                    let _ = opened.clone().wait_for(|open| *open).await;
+                }
+                FirstSettle::Panics => panic!("the first commit fails"),
+            }
         }
         self.inner.settle(updates).await
     }
