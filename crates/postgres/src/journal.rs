@@ -2,9 +2,8 @@
 //! settlements fenced by the lease, in the same transaction that applies them: a node
 //! whose lease lapsed (paused, cut off) cannot overwrite what the new owner recorded.
 
-use std::sync::atomic::Ordering;
-
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
