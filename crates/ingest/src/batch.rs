@@ -5,8 +5,9 @@
 //! client sent. The batch-level `context` and `integrations` are merged into each item
 //! (the item's keys win), and an item's own `writeKey` must match the request's.
 
-use std::collections::HashMap;
+use std::fmt;
 
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -25,18 +26,28 @@ pub struct Envelope<'a> {
     items: Vec<&'a RawValue>,
 }
 
-/// Parses the envelope; a broken or misshapen envelope fails the whole request (400).
+/// Parses the envelope in one pass over the body (the items are only scanned, not
+/// parsed); a broken or misshapen envelope fails the whole request (400).
 pub fn parse(body: &[u8]) -> Result<Envelope<'_>, ApiError> {
-    let fields: HashMap<String, &RawValue> =
-        serde_json::from_slice(without_bom(body)).map_err(|e| {
-            let mut error = json_error(e);
-            if error.code == ErrorCode::InvalidBody {
-                error.message = "a batch must be a JSON object with a `batch` array".into();
-            }
-            error
-        })?;
-    let field = |name: &str| -> Result<Option<Value>, ApiError> {
-        match fields.get(name) {
+    let fields: Fields<'_> = serde_json::from_slice(without_bom(body)).map_err(|e| {
+        let mut error = json_error(e);
+        if error.code == ErrorCode::InvalidBody {
+            error.message = "a batch must be a JSON object with a `batch` array".into();
+        }
+        error
+    })?;
+    let items = match fields.batch {
+        None => {
+            return Err(invalid(
+                "batch",
+                "missing; a batch request needs a `batch` array",
+            ))
+        }
+        Some(Items::Array(items)) => items,
+        Some(Items::Other) => return Err(invalid("batch", "expected an array of events")),
+    };
+    let field = |raw: Option<&RawValue>| -> Result<Option<Value>, ApiError> {
+        match raw {
             None => Ok(None),
             Some(raw) => {
                 let value: Value = serde_json::from_str(raw.get()).map_err(json_error)?;
@@ -44,23 +55,116 @@ pub fn parse(body: &[u8]) -> Result<Envelope<'_>, ApiError> {
             }
         }
     };
-    let items: Vec<&RawValue> = match fields.get("batch") {
-        None => {
-            return Err(invalid(
-                "batch",
-                "missing; a batch request needs a `batch` array",
-            ))
-        }
-        Some(raw) => serde_json::from_str(raw.get())
-            .map_err(|_| invalid("batch", "expected an array of events"))?,
-    };
     Ok(Envelope {
-        write_key: string_field(field("writeKey")?, "writeKey")?,
-        sent_at: string_field(field("sentAt")?, "sentAt")?,
-        context: object_field(field("context")?, "context")?,
-        integrations: object_field(field("integrations")?, "integrations")?,
+        write_key: string_field(field(fields.write_key)?, "writeKey")?,
+        sent_at: string_field(field(fields.sent_at)?, "sentAt")?,
+        context: object_field(field(fields.context)?, "context")?,
+        integrations: object_field(field(fields.integrations)?, "integrations")?,
         items,
     })
+}
+
+/// The envelope's fields as raw text; a repeated key keeps its last value.
+#[derive(Default)]
+struct Fields<'a> {
+    batch: Option<Items<'a>>,
+    write_key: Option<&'a RawValue>,
+    sent_at: Option<&'a RawValue>,
+    context: Option<&'a RawValue>,
+    integrations: Option<&'a RawValue>,
+}
+
+/// The `batch` field: an array's items, or anything else (reported by `parse`).
+enum Items<'a> {
+    Array(Vec<&'a RawValue>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object with a `batch` array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "batch" => fields.batch = Some(map.next_value()?),
+                "writeKey" => fields.write_key = Some(map.next_value()?),
+                "sentAt" => fields.sent_at = Some(map.next_value()?),
+                "context" => fields.context = Some(map.next_value()?),
+                "integrations" => fields.integrations = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(fields)
+    }
+}
+
+impl<'de> Deserialize<'de> for Items<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ItemsVisitor)
+    }
+}
+
+/// Takes any JSON value: an array gives its items' raw text, the rest is skipped.
+struct ItemsVisitor;
+
+impl<'de> Visitor<'de> for ItemsVisitor {
+    type Value = Items<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Items::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Items<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Items::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Items<'de>, E> {
+        Ok(Items::Other)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Items<'de>, E> {
+        Ok(Items::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Items<'de>, E> {
+        Ok(Items::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Items<'de>, E> {
+        Ok(Items::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Items<'de>, E> {
+        Ok(Items::Other)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Items<'de>, E> {
+        Ok(Items::Other)
+    }
 }
 
 fn invalid(path: &str, message: &str) -> ApiError {
@@ -180,8 +284,46 @@ mod tests {
 
     #[test]
     fn batch_must_be_an_array() {
-        let err = parse(br#"{"batch":{}}"#).unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidBody);
-        assert_eq!(err.path.as_deref(), Some("batch"));
+        for body in [
+            r#"{"batch":{"a":[1,{"b":2}]}}"#,
+            r#"{"batch":null}"#,
+            r#"{"batch":"x"}"#,
+            r#"{"batch":1.5}"#,
+            r#"{"batch":true}"#,
+        ] {
+            let err = parse(body.as_bytes()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidBody, "{body}");
+            assert_eq!(err.path.as_deref(), Some("batch"), "{body}");
+            assert_eq!(err.message, "expected an array of events", "{body}");
+        }
+        let err = parse(br#"{"context":{}}"#).unwrap_err();
+        assert!(err.message.starts_with("missing"), "{}", err.message);
+    }
+
+    #[test]
+    fn envelope_must_be_an_object() {
+        for body in [&br#"[{"batch":[]}]"#[..], br#""batch""#, b"null"] {
+            let err = parse(body).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidBody);
+            assert_eq!(
+                err.message,
+                "a batch must be a JSON object with a `batch` array"
+            );
+        }
+        let err = parse(br#"{"batch":[{"type":"track"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidJson);
+    }
+
+    #[test]
+    fn reads_each_field_once_and_skips_unknown_ones() {
+        let body = br#"{"other":{"batch":"not this"},"batch":[{"n":1}, {"n":[2]}],
+            "writeKey":"old","wr\u0069teKey":"k","sentAt":null,"extra":[1,2]}"#;
+        let envelope = parse(body).unwrap();
+        assert_eq!(envelope.len(), 2);
+        assert_eq!(envelope.items[1].get(), r#"{"n":[2]}"#);
+        assert_eq!(envelope.write_key.as_deref(), Some("k"));
+        assert_eq!(envelope.sent_at, None);
+        let err = parse(br#"{"batch":[],"context":[1]}"#).unwrap_err();
+        assert_eq!(err.path.as_deref(), Some("context"));
     }
 }

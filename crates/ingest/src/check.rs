@@ -74,6 +74,7 @@ fn check(submission: Submission) -> Checked {
         forced_type,
         items,
     } = submission;
+    let received = skew::Received::new(received_at);
     let slots = items
         .into_iter()
         .enumerate()
@@ -96,7 +97,7 @@ fn check(submission: Submission) -> Checked {
                 .map_err(|e| ApiError::new(ErrorCode::InvalidEvent, e.message).at_path(e.path))
                 .and_then(|mut event| {
                     fill_message_id(&mut event)?;
-                    skew::settle(&mut event, received_at, &clock)?;
+                    skew::settle(&mut event, &received, &clock)?;
                     // Never keep a write key, even one that arrived under another name's rules.
                     event.extra.shift_remove("writeKey");
                     Ok(event)

@@ -53,17 +53,37 @@ fn parse_field(path: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     })
 }
 
+/// When a request arrived, with its text made once for all the request's events.
+pub struct Received {
+    at: DateTime<Utc>,
+    text: String,
+}
+
+impl Received {
+    pub fn new(at: DateTime<Utc>) -> Received {
+        Received {
+            at,
+            text: format_time(at),
+        }
+    }
+
+    /// `time` as text, reusing the arrival's text when it is the arrival.
+    fn format(&self, time: DateTime<Utc>) -> String {
+        if time == self.at {
+            self.text.clone()
+        } else {
+            format_time(time)
+        }
+    }
+}
+
 /// Sets `receivedAt` and the final `timestamp` of an event.
-pub fn settle(
-    event: &mut Event,
-    received_at: DateTime<Utc>,
-    clock: &Clock,
-) -> Result<(), ApiError> {
+pub fn settle(event: &mut Event, received: &Received, clock: &Clock) -> Result<(), ApiError> {
     match clock {
         Clock::CorrectSkew { batch_sent_at } => {
-            correct_skew(event, received_at, batch_sent_at.as_deref())
+            correct_skew(event, received, batch_sent_at.as_deref())
         }
-        Clock::Forwarded => keep_forwarded(event, received_at),
+        Clock::Forwarded => keep_forwarded(event, received),
     }
 }
 
@@ -71,9 +91,10 @@ pub fn settle(
 /// (`sentAt` − `receivedAt`) is taken out of its timestamp.
 fn correct_skew(
     event: &mut Event,
-    received_at: DateTime<Utc>,
+    received: &Received,
     batch_sent_at: Option<&str>,
 ) -> Result<(), ApiError> {
+    let received_at = received.at;
     let original = match (&event.timestamp, event.extra.get("originalTimestamp")) {
         (Some(text), _) => Some(parse_field("timestamp", text)?),
         (None, Some(Value::String(text))) => Some(parse_field("originalTimestamp", text)?),
@@ -103,27 +124,27 @@ fn correct_skew(
                 .insert("originalTimestamp".into(), Value::String(client_timestamp));
         }
     }
-    event.timestamp = Some(format_time(timestamp));
+    event.timestamp = Some(received.format(timestamp));
     event
         .extra
-        .insert("receivedAt".into(), Value::String(format_time(received_at)));
+        .insert("receivedAt".into(), Value::String(received.text.clone()));
     Ok(())
 }
 
 /// Forwarded by Segment: its `timestamp` is already corrected and its `receivedAt` is
 /// the real arrival, so both are kept; only what is missing is filled in.
-fn keep_forwarded(event: &mut Event, received_at: DateTime<Utc>) -> Result<(), ApiError> {
+fn keep_forwarded(event: &mut Event, received: &Received) -> Result<(), ApiError> {
     let timestamp = match (&event.timestamp, event.extra.get("originalTimestamp")) {
         (Some(text), _) => parse_field("timestamp", text)?,
         (None, Some(Value::String(text))) => parse_field("originalTimestamp", text)?,
-        _ => received_at,
+        _ => received.at,
     };
-    event.timestamp = Some(format_time(timestamp));
+    event.timestamp = Some(received.format(timestamp));
     let has_received_at = matches!(event.extra.get("receivedAt"), Some(Value::String(_)));
     if !has_received_at {
         event
             .extra
-            .insert("receivedAt".into(), Value::String(format_time(received_at)));
+            .insert("receivedAt".into(), Value::String(received.text.clone()));
     }
     Ok(())
 }
