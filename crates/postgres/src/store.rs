@@ -43,9 +43,12 @@ pub struct PgStore {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// Journal rows, as last counted plus what this node appended and settled since. A
-    /// change committed while a count runs may be missed until the next count (a second
-    /// later): the figure is for backpressure and metrics, not an exact count.
+    /// count that ran while this node changed the figure is dropped (it may have missed
+    /// the change); other nodes' changes show at the next count (a second later). The
+    /// figure is for backpressure and metrics, not an exact count.
     pub pending: AtomicU64,
+    /// How many times this node changed `pending`, so a count can tell it overlapped one.
+    pub changes: AtomicU64,
     /// The last statement on the database failed; the next success clears it.
     pub failing: AtomicBool,
     /// Woken when this node appended rows or claimed partitions.
@@ -54,6 +57,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn add_pending(&self, delta: i64) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
         let _ = self
             .pending
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
@@ -273,7 +277,11 @@ async fn housekeeping(
     config: PgConfig,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(HOUSEKEEPING_EVERY);
+    // The store counted when it opened: the first round is one period later.
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + HOUSEKEEPING_EVERY,
+        HOUSEKEEPING_EVERY,
+    );
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -284,9 +292,12 @@ async fn housekeeping(
             shared.failing.store(true, Ordering::Relaxed);
             continue;
         };
+        let changes = shared.changes.load(Ordering::Acquire);
         match count_pending(&client).await {
             Ok(pending) => {
-                shared.pending.store(pending, Ordering::Relaxed);
+                if shared.changes.load(Ordering::Acquire) == changes {
+                    shared.pending.store(pending, Ordering::Relaxed);
+                }
                 shared.failing.store(false, Ordering::Relaxed);
             }
             Err(error) => {
