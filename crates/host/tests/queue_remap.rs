@@ -402,7 +402,7 @@ async fn a_version_4_store_is_migrated_keeping_its_data_and_then_keeps_delivered
     drop(conn);
 
     let store = Store::open(StoreConfig::new(dir.path()), registry().unwrap()).unwrap();
-    assert_eq!(count(dir.path(), "PRAGMA user_version"), 5);
+    assert_eq!(count(dir.path(), "PRAGMA user_version"), 6);
     assert_eq!(store.pending(), 1, "the pending event is kept");
     let rows = store.reader().unwrap().scan_after(0, 10).unwrap();
     assert_eq!(rows.len(), 1);
@@ -415,7 +415,13 @@ async fn a_version_4_store_is_migrated_keeping_its_data_and_then_keeps_delivered
         (dead.len(), dead[0].id, dead[0].reason.as_str()),
         (1, 7, "bad")
     );
-    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM seen"), 1);
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT COUNT(*) FROM seen_ids, json_each(seen_ids.message_ids)"
+        ),
+        1
+    );
     assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM delivered"), 0);
 
     // The migrated row finishes through two calls: both are kept with the event.

@@ -179,15 +179,33 @@ async fn beyond_dedup_max_ids_the_oldest_ids_are_forgotten_first() {
     drop(store);
     // The cap is applied before each commit's lookups, so one commit may pass it.
     let conn = sql(&dir);
-    assert_eq!(count(&conn, "SELECT COUNT(*) FROM seen"), 5);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM seen_ids, json_each(seen_ids.message_ids)"
+        ),
+        5
+    );
+    assert_eq!(
+        count(&conn, "SELECT COUNT(*) FROM seen_ids"),
+        1,
+        "one commit's ids are one row"
+    );
 
     let store = Store::open(config, registry().unwrap()).unwrap();
     store
         .accept(&source(), vec![track("m5", "bob", "B")])
         .await
         .unwrap();
-    // Pruned to 3 (m2, m3, m4), then m5; the next commit prunes m2 before its lookups.
-    assert_eq!(count(&conn, "SELECT COUNT(*) FROM seen"), 4);
+    // Pruned to 3 (m2, m3, m4: the first commit's row is cut short), then m5; the next
+    // commit prunes m2 before its lookups.
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM seen_ids, json_each(seen_ids.message_ids)"
+        ),
+        4
+    );
     let again = store
         .accept(
             &source(),
@@ -260,7 +278,7 @@ async fn an_older_store_is_migrated_keeping_its_calls_their_count_and_dedup_hist
     assert_eq!(stored(&outcomes), 1);
     assert_eq!(store.pending(), 3);
     let conn = sql(&dir);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 5);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 6);
     assert_eq!(
         count(
             &conn,

@@ -1,8 +1,9 @@
 //! The de-dup window, answered from memory.
 //!
-//! Every accepted `messageId` is appended to the `seen` table in the same transaction as
-//! its calls (so a crash can never keep one without the other), and its 64-bit key is kept
-//! in a set here. Looking up a B-tree keyed by messageId instead would dirty a random page
+//! Every accepted `messageId` is written to the `seen_ids` table in the same transaction
+//! as its event (so a crash can never keep one without the other), and its 64-bit key is
+//! kept in a set here. A commit writes one row per source holding all its ids (a JSON
+//! array, in arrival order): a row per id cost a third of the writer's work on batches. Looking up a B-tree keyed by messageId instead would dirty a random page
 //! per event, which is what bounded ingest before. The set costs about 20 bytes per
 //! remembered id; it is rebuilt from the table at start-up.
 //!
@@ -13,10 +14,13 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, Row};
 
-/// At most this many old rows are dropped per housekeeping round, so one round stays short.
-const PRUNE_BATCH: i64 = 50_000;
+/// About this many old ids are dropped per pruning round, so one round stays short.
+const PRUNE_BATCH: usize = 50_000;
+
+/// Rows read per pruning round (each holds one commit's ids of one source).
+const PRUNE_ROWS: i64 = 5_000;
 
 pub(crate) struct SeenIndex {
     keys: HashSet<u64>,
@@ -37,12 +41,15 @@ impl SeenIndex {
             oldest_ms: None,
         };
         let mut stmt =
-            conn.prepare("SELECT source, message_id, seen_at_ms FROM seen ORDER BY seq")?;
+            conn.prepare("SELECT source, seen_at_ms, message_ids FROM seen_ids ORDER BY seq")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            let key = index.key(row.get_ref(0)?.as_str()?, row.get_ref(1)?.as_str()?);
-            index.keys.insert(key);
-            index.oldest_ms.get_or_insert(row.get(2)?);
+            let source = row.get_ref(0)?.as_str()?;
+            for id in read_ids(row, 2)? {
+                let key = index.key(source, &id);
+                index.keys.insert(key);
+            }
+            index.oldest_ms.get_or_insert(row.get(1)?);
         }
         Ok(index)
     }
@@ -82,7 +89,8 @@ impl SeenIndex {
     }
 
     /// Forgets ids seen before `cutoff_ms`, and the oldest ones beyond `max_ids`, in
-    /// arrival order. Returns how many were dropped.
+    /// arrival order (a row is cut short when only part of it is beyond `max_ids`).
+    /// Returns how many were dropped.
     pub fn prune(
         &mut self,
         conn: &Connection,
@@ -90,40 +98,97 @@ impl SeenIndex {
         max_ids: usize,
     ) -> rusqlite::Result<usize> {
         let mut excess = self.keys.len().saturating_sub(max_ids);
-        let mut last = None;
+        let mut last_whole = None;
+        let mut cut: Option<(i64, Vec<String>)> = None;
         let mut dropped = Vec::new();
         let mut kept_at = None;
         let mut read = 0;
+        let mut stopped = false;
         {
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, source, message_id, seen_at_ms FROM seen ORDER BY seq LIMIT ?1",
+                "SELECT seq, source, seen_at_ms, message_ids FROM seen_ids ORDER BY seq LIMIT ?1",
             )?;
-            let mut rows = stmt.query([PRUNE_BATCH])?;
+            let mut rows = stmt.query([PRUNE_ROWS])?;
             while let Some(row) = rows.next()? {
                 read += 1;
-                let seen_at_ms: i64 = row.get(3)?;
+                let seen_at_ms: i64 = row.get(2)?;
                 if excess == 0 && seen_at_ms >= cutoff_ms {
                     kept_at = Some(seen_at_ms);
                     break;
                 }
-                excess = excess.saturating_sub(1);
-                last = Some(row.get::<_, i64>(0)?);
-                dropped.push(self.key(row.get_ref(1)?.as_str()?, row.get_ref(2)?.as_str()?));
+                let seq: i64 = row.get(0)?;
+                let source = row.get_ref(1)?.as_str()?;
+                let mut ids = read_ids(row, 3)?;
+                let drop = if seen_at_ms < cutoff_ms {
+                    ids.len()
+                } else {
+                    excess.min(ids.len())
+                };
+                excess = excess.saturating_sub(drop);
+                dropped.extend(ids.drain(..drop).map(|id| self.key(source, &id)));
+                if !ids.is_empty() {
+                    kept_at = Some(seen_at_ms);
+                    cut = Some((seq, ids));
+                    break;
+                }
+                last_whole = Some(seq);
+                if dropped.len() >= PRUNE_BATCH {
+                    stopped = true;
+                    break;
+                }
             }
         }
-        // A full batch dropped means more may be due: not known until the next prune.
+        // A round that stopped early means more may be due: not known until the next one.
         self.oldest_ms = match kept_at {
             Some(at) => Some(at),
-            None if read == PRUNE_BATCH => Some(i64::MIN),
+            None if stopped || read == PRUNE_ROWS => Some(i64::MIN),
             None => None,
         };
-        let Some(last) = last else {
-            return Ok(0);
-        };
-        conn.execute("DELETE FROM seen WHERE seq <= ?1", params![last])?;
+        if let Some(last) = last_whole {
+            conn.execute("DELETE FROM seen_ids WHERE seq <= ?1", params![last])?;
+        }
+        if let Some((seq, rest)) = cut {
+            conn.execute(
+                "UPDATE seen_ids SET count = ?2, message_ids = ?3 WHERE seq = ?1",
+                params![seq, count(&rest), ids_text(&rest)],
+            )?;
+        }
         for key in &dropped {
             self.keys.remove(key);
         }
         Ok(dropped.len())
     }
+}
+
+/// Writes one commit's ids of one source as one row.
+pub(crate) fn write_ids(
+    conn: &Connection,
+    source: &str,
+    seen_at_ms: i64,
+    ids: &[String],
+) -> rusqlite::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO seen_ids (source, seen_at_ms, count, message_ids) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![source, seen_at_ms, count(ids), ids_text(ids)])?;
+    Ok(())
+}
+
+fn count(ids: &[String]) -> i64 {
+    i64::try_from(ids.len()).unwrap_or(i64::MAX)
+}
+
+fn ids_text(ids: &[String]) -> String {
+    // A list of strings always serializes.
+    serde_json::to_string(ids).unwrap_or_default()
+}
+
+fn read_ids(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<String>> {
+    let text = row.get_ref(index)?.as_str()?;
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
 }

@@ -7,7 +7,7 @@
 //!
 //! Ingest writes should append, not scatter: a row inserted at a random place in a B-tree
 //! dirties a whole page per event, and under group commit that page is what the log
-//! writes. So `journal` and `seen` are appended in id order with no secondary index (the
+//! writes. So `journal` and `seen_ids` are appended in id order with no secondary index (the
 //! de-dup lookup lives in memory, see `dedup.rs`; delivery finds a user's next event from
 //! what its scan saw), and `user_state` is written only by delivery, when a user's state
 //! changed. `delivered` (kept for `queue remap`) is appended by delivery under the journal
@@ -15,7 +15,7 @@
 
 use rusqlite::Connection;
 
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// One row per accepted event not yet fully delivered (`kind` `event`, `body` its JSON),
 /// or per call replayed from a dead letter (`kind` `call`, `body` the call's JSON).
@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS delivered (
 );
 ";
 
-/// The rest; `dead_letters.event` keeps the event a dead call came from (for `queue
+/// The rest; `seen_ids` holds one commit's accepted `messageId`s of one source per row
+/// (`message_ids` a JSON array in arrival order, see `dedup.rs`); `dead_letters.event` keeps the event a dead call came from (for `queue
 /// remap`), `body` the call itself.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -80,11 +81,12 @@ CREATE TABLE IF NOT EXISTS user_state (
     state    TEXT NOT NULL,
     PRIMARY KEY (source, user_key)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS seen (
-    seq        INTEGER PRIMARY KEY,
-    source     TEXT    NOT NULL,
-    message_id TEXT    NOT NULL,
-    seen_at_ms INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS seen_ids (
+    seq         INTEGER PRIMARY KEY,
+    source      TEXT    NOT NULL,
+    seen_at_ms  INTEGER NOT NULL,
+    count       INTEGER NOT NULL,
+    message_ids TEXT    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counts (
     name  TEXT    PRIMARY KEY,
@@ -130,6 +132,13 @@ const FROM_V4: &str = "
 ALTER TABLE journal ADD COLUMN delivered_calls TEXT;
 ALTER TABLE journal ADD COLUMN had_dead INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE journal ADD COLUMN remapped INTEGER NOT NULL DEFAULT 0;
+";
+
+/// Version 5 kept one `seen` row per id; each becomes a row of one id, in its order.
+const FROM_V5: &str = "
+INSERT INTO seen_ids (source, seen_at_ms, count, message_ids)
+    SELECT source, seen_at_ms, 1, json_array(message_id) FROM seen ORDER BY seq;
+DROP TABLE seen;
 ";
 
 /// Version 1 kept `seen` as a B-tree keyed by messageId and indexed `calls` by user: both
@@ -180,6 +189,9 @@ pub fn create(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(&format!("BEGIN; {FROM_V4} COMMIT;"))?;
     }
     conn.execute_batch(&format!("BEGIN; {JOURNAL} {SCHEMA} {DELIVERED} COMMIT;"))?;
+    if has_table(conn, "seen")? {
+        conn.execute_batch(&format!("BEGIN; {FROM_V5} COMMIT;"))?;
+    }
     if !has_column(conn, "dead_letters", "event")? {
         conn.execute_batch("ALTER TABLE dead_letters ADD COLUMN event TEXT;")?;
     }

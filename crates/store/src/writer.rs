@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::dedup::SeenIndex;
+use super::dedup::{self, SeenIndex};
 use super::schema;
 use crate::accept::{AcceptError, EventOutcome};
 
@@ -252,6 +252,8 @@ impl Writer {
         let mut settled: u64 = 0;
         let mut pending: i64 = 0;
         let cutoff_ms = now_ms.saturating_sub(self.window_ms());
+        // The ids this commit remembers, per source, written as one row each.
+        let mut seen_ids: Vec<(String, Vec<String>)> = Vec::new();
         let outcome = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
             let max_ids = self.config.dedup_max_ids;
@@ -265,8 +267,16 @@ impl Writer {
                         source, entries, ..
                     } => {
                         let entries = std::mem::take(entries);
+                        let at = match seen_ids.iter().position(|(s, _)| s == source) {
+                            Some(at) => at,
+                            None => {
+                                seen_ids.push((source.clone(), Vec::new()));
+                                seen_ids.len() - 1
+                            }
+                        };
+                        let ids = &mut seen_ids[at].1;
                         let (outcomes, count) =
-                            append(&tx, &mut self.seen, source, entries, now_ms)?;
+                            append(&tx, &mut self.seen, source, entries, ids, now_ms)?;
                         appended += count;
                         results.push(Some(outcomes));
                     }
@@ -277,6 +287,9 @@ impl Writer {
                         results.push(None);
                     }
                 }
+            }
+            for (source, ids) in &seen_ids {
+                dedup::write_ids(&tx, source, now_ms, ids)?;
             }
             let delta = i64::try_from(appended).unwrap_or(i64::MAX)
                 - i64::try_from(settled).unwrap_or(i64::MAX);
@@ -389,6 +402,7 @@ fn append(
     seen: &mut SeenIndex,
     source: &str,
     entries: Vec<Entry>,
+    seen_ids: &mut Vec<String>,
     now_ms: i64,
 ) -> rusqlite::Result<(Vec<EventOutcome>, u64)> {
     let mut outcomes = Vec::with_capacity(entries.len());
@@ -396,8 +410,6 @@ fn append(
     let mut insert = tx.prepare_cached(
         "INSERT INTO journal (source, user_key, message_id, kind, body, accepted_at_ms) VALUES (?1, ?2, ?3, 'event', ?4, ?5)",
     )?;
-    let mut insert_seen =
-        tx.prepare_cached("INSERT INTO seen (source, message_id, seen_at_ms) VALUES (?1, ?2, ?3)")?;
     for entry in entries {
         let (user_key, message_id, body) = match entry {
             Entry::Answered(outcome) => {
@@ -416,7 +428,7 @@ fn append(
             continue;
         }
         insert.execute(params![source, user_key, message_id, body, now_ms])?;
-        insert_seen.execute(params![source, message_id, now_ms])?;
+        seen_ids.push(message_id);
         seen.insert(seen_key, now_ms);
         appended += 1;
         outcomes.push(EventOutcome::Stored);

@@ -205,7 +205,7 @@ impl StoreView {
 
     /// Every `messageId` the store has accepted (the dedup table).
     pub fn seen(&self) -> HashSet<String> {
-        self.strings("SELECT message_id FROM seen")
+        self.strings("SELECT j.value FROM seen_ids, json_each(seen_ids.message_ids) AS j")
     }
 
     /// Events still in the journal (not fully delivered) per `messageId`.
