@@ -71,7 +71,7 @@ pub fn eligibility_check(
         request: HttpRequest {
             method: Method::Get,
             host: Host::Eligibility,
-            path: PATH.to_string(),
+            path: PATH.into(),
             query,
             form: Params::new(),
         },
