@@ -4,6 +4,7 @@
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Which InMoment host a call goes to.
@@ -248,7 +249,8 @@ impl<'de> Deserialize<'de> for Params {
 pub struct HttpRequest {
     pub method: Method,
     pub host: Host,
-    pub path: String,
+    /// Borrowed for the constant paths (the eligibility check's), so a call needs no copy.
+    pub path: Cow<'static, str>,
     #[serde(default, skip_serializing_if = "Params::is_empty")]
     pub query: Params,
     #[serde(default, skip_serializing_if = "Params::is_empty")]

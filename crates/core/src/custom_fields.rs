@@ -3,7 +3,7 @@
 //! NUL; no nested objects or arrays. Survey `properties` may hold anything, so they are
 //! flattened here before they reach `properties[<key>]` of an end-user upsert.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::call::Params;
 use crate::timestamp::parse_str;
@@ -12,7 +12,11 @@ use crate::timestamp::parse_str;
 /// nested objects become `parent_child` keys, arrays a comma-separated string, booleans
 /// `true`/`false`, integral floats integers, nulls are left out, and a `*_date` string is
 /// converted to unix seconds when it is a date.
-pub fn push_flattened(params: &mut Params, prefix: &str, properties: &Map<String, Value>) {
+pub fn push_flattened<'a>(
+    params: &mut Params,
+    prefix: &str,
+    properties: impl IntoIterator<Item = (&'a String, &'a Value)>,
+) {
     for (key, value) in properties {
         push_value(params, prefix, &clean_key(key), value);
     }

@@ -1,9 +1,10 @@
 //! The eligibility check: the request InMoment's beacon makes on `wootric('run')`,
 //! made from the server (`GET <eligibility host>/eligible.json`, no OAuth).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::call::{Host, HttpRequest, InMomentCall, Method, Params};
+use crate::properties::Properties;
 use crate::scalar::Scalar;
 use crate::settings::Settings;
 use crate::state::UserState;
@@ -71,7 +72,7 @@ pub fn eligibility_check(
         request: HttpRequest {
             method: Method::Get,
             host: Host::Eligibility,
-            path: PATH.to_string(),
+            path: PATH.into(),
             query,
             form: Params::new(),
         },
@@ -112,7 +113,7 @@ fn query_size(state: &UserState, trigger: Trigger<'_>) -> (usize, usize) {
     (count, size)
 }
 
-fn push_properties(query: &mut Params, properties: &Map<String, Value>) {
+fn push_properties(query: &mut Params, properties: &Properties) {
     // One key buffer for all nested values, instead of a new String per level.
     let mut nested_key = String::new();
     for (key, value) in properties {

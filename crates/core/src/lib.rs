@@ -28,6 +28,7 @@ pub use email_survey::{EmailSurveySettings, SurveySkip};
 pub use error::{MappingError, Warning};
 pub use event::{Context, Event, EventType, Payload};
 pub use handler::{EventHandler, HandlerOutput};
+pub use properties::Properties;
 pub use registry::{HandlerRegistration, Registry, RegistryError};
 pub use scalar::Scalar;
 pub use settings::{AccountToken, ClientId, Region, Settings, SettingsError};

@@ -8,124 +8,222 @@
 //! The order matters and is the integration's: an ISO `createdAt` is renamed to
 //! `createdAt_date` in step 1 and so survives step 2; a numeric `createdAt` is removed.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::fmt;
 
 use crate::timestamp::strict_iso_seconds;
 
 /// Keys the integration omits from properties (they have their own survey fields).
 pub const REMOVED_KEYS: [&str; 3] = ["created", "createdAt", "email"];
 
+/// Converted properties: keys in order, each once, serialized as a JSON object (as a
+/// `serde_json::Map` would be). A plain list because mapping builds one for every identify
+/// and track while its readers only go through it in order: a map would hash every key,
+/// and shift its entries and their indices for every renamed one.
+#[derive(Clone, Default, PartialEq)]
+pub struct Properties {
+    entries: Vec<(String, Value)>,
+}
+
+impl Properties {
+    pub fn new() -> Properties {
+        Properties::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> PropertiesIter<'_> {
+        self.entries.iter().map(|(key, value)| (key, value))
+    }
+
+    /// The value of exactly `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, value)| value)
+    }
+
+    /// As `Map::insert`: a key already present keeps its place and takes the new value.
+    /// It searches the keys in order, which suits adding a few.
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, old)) => Some(std::mem::replace(old, value)),
+            None => {
+                self.entries.push((key, value));
+                None
+            }
+        }
+    }
+}
+
+/// The iterator of [`Properties::iter`]: `(key, value)` as a map's iterator gives them.
+pub type PropertiesIter<'a> = std::iter::Map<
+    std::slice::Iter<'a, (String, Value)>,
+    fn(&(String, Value)) -> (&String, &Value),
+>;
+
+impl<'a> IntoIterator for &'a Properties {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = PropertiesIter<'a>;
+
+    fn into_iter(self) -> PropertiesIter<'a> {
+        self.iter()
+    }
+}
+
+impl From<Map<String, Value>> for Properties {
+    /// The map's entries in its order, without a copy of any key or value.
+    fn from(map: Map<String, Value>) -> Properties {
+        Properties {
+            entries: map.into_iter().collect(),
+        }
+    }
+}
+
+impl fmt::Debug for Properties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Properties {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Properties {
+    /// Through a map, so a repeated key counts once (first place, last value) as before.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Map::deserialize(deserializer).map(Properties::from)
+    }
+}
+
 /// Applies the `_date` rule and the removals; nested values are copied unchanged.
-pub fn convert(source: &Map<String, Value>) -> Map<String, Value> {
-    convert_entries(source.iter().map(|(k, v)| (k.as_str(), v)), source.len())
+pub fn convert(source: &Map<String, Value>) -> Properties {
+    let mut out = Converter::with_capacity(source.len());
+    for (key, value) in source {
+        out.push_borrowed(key, value);
+    }
+    out.finish()
+}
+
+/// [`convert`] of a map the caller gives away: kept keys and values are moved, not copied.
+pub fn convert_owned(source: Map<String, Value>) -> Properties {
+    let mut out = Converter::with_capacity(source.len());
+    for (key, value) in source {
+        out.push(key, value);
+    }
+    out.finish()
 }
 
 /// [`convert`] of a borrowed map, or [`convert_owned`] of an owned one.
-pub fn convert_cow(source: Cow<'_, Map<String, Value>>) -> Map<String, Value> {
+pub fn convert_cow(source: Cow<'_, Map<String, Value>>) -> Properties {
     match source {
         Cow::Borrowed(map) => convert(map),
         Cow::Owned(map) => convert_owned(map),
     }
 }
 
-/// [`convert`] over borrowed entries, so callers can substitute a value (identify's `id`)
-/// without copying the whole map first.
+/// Converts entries one at a time in the source's order, so callers can substitute a
+/// value (identify's `id`) or add an entry without building a map first.
 ///
 /// The removed keys are skipped rather than inserted and removed afterwards: a renamed key
 /// ends in `_date` and so is never one of them, which makes the two orders equivalent.
-pub fn convert_entries<'a>(
-    entries: impl Iterator<Item = (&'a str, &'a Value)>,
-    capacity: usize,
-) -> Map<String, Value> {
-    let mut out = Map::with_capacity(capacity);
-    for (key, value) in entries {
-        let date = match value {
-            Value::String(text) => strict_iso_seconds(text),
-            _ => None,
-        };
-        match date {
+pub struct Converter {
+    entries: Vec<(String, Value)>,
+    /// Where renamed keys went, to find the rare one that is also a key of its own.
+    renamed: Vec<usize>,
+}
+
+impl Converter {
+    pub fn with_capacity(capacity: usize) -> Converter {
+        Converter {
+            entries: Vec::with_capacity(capacity),
+            renamed: Vec::new(),
+        }
+    }
+
+    /// One entry, given away.
+    pub fn push(&mut self, mut key: String, value: Value) {
+        match date_seconds(&value) {
             Some(seconds) if key.ends_with("_date") => {
-                out.insert(key.to_string(), Value::from(seconds));
+                self.entries.push((key, Value::from(seconds)));
             }
             Some(seconds) => {
-                out.insert(date_key(key), Value::from(seconds));
+                // Exactly the suffix: the allocator can often grow the key in place.
+                key.reserve_exact(5);
+                key.push_str("_date");
+                self.renamed.push(self.entries.len());
+                self.entries.push((key, Value::from(seconds)));
+            }
+            None if REMOVED_KEYS.contains(&key.as_str()) => {}
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// One entry, copied only as far as it is kept.
+    pub fn push_borrowed(&mut self, key: &str, value: &Value) {
+        match date_seconds(value) {
+            Some(seconds) if key.ends_with("_date") => {
+                self.entries.push((key.to_string(), Value::from(seconds)));
+            }
+            Some(seconds) => {
+                self.renamed.push(self.entries.len());
+                self.entries.push((date_key(key), Value::from(seconds)));
             }
             None if REMOVED_KEYS.contains(&key) => {}
-            None => {
-                out.insert(key.to_string(), value.clone());
-            }
+            None => self.entries.push((key.to_string(), value.clone())),
         }
     }
-    out
+
+    pub fn finish(self) -> Properties {
+        if !self.collides() {
+            return Properties {
+                entries: self.entries,
+            };
+        }
+        // The rare case of a renamed key that is also a key of its own (`at` and
+        // `at_date`): inserting every entry in order, as the browser integration does,
+        // keeps the first position and the last value.
+        let map: Map<String, Value> = self.entries.into_iter().collect();
+        Properties::from(map)
+    }
+
+    /// A renamed key ends in `_date`, so only a key ending so can be the same one:
+    /// comparing those few is cheaper than hashing every key.
+    fn collides(&self) -> bool {
+        if self.renamed.is_empty() {
+            return false;
+        }
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, (key, _))| key.ends_with("_date"))
+            .any(|(index, (key, _))| {
+                self.renamed.iter().any(|&other| {
+                    other != index
+                        && self
+                            .entries
+                            .get(other)
+                            .is_some_and(|(renamed, _)| renamed == key)
+                })
+            })
+    }
 }
 
-/// [`convert`] in place, for a map the caller owns: unchanged entries stay where they are,
-/// so neither their keys nor their values are copied or hashed again.
-pub fn convert_owned(mut map: Map<String, Value>) -> Map<String, Value> {
-    // Keys to rename, with their index in the output; they are taken out and put back.
-    let mut renames: Vec<(usize, String, i64)> = Vec::new();
-    let mut index = 0;
-    map.retain(|key, value| {
-        let date = match value {
-            Value::String(text) => strict_iso_seconds(text),
-            _ => None,
-        };
-        let keep = match date {
-            Some(seconds) if key.ends_with("_date") => {
-                *value = Value::from(seconds);
-                true
-            }
-            Some(seconds) => {
-                renames.push((index, date_key(key), seconds));
-                index += 1;
-                return false;
-            }
-            None => !REMOVED_KEYS.contains(&key.as_str()),
-        };
-        if keep {
-            index += 1;
-        }
-        keep
-    });
-    if renames.is_empty() {
-        return map;
+/// The unix seconds of a strict ISO date string.
+fn date_seconds(value: &Value) -> Option<i64> {
+    match value {
+        Value::String(text) => strict_iso_seconds(text),
+        _ => None,
     }
-    // A renamed key ends in `_date`, so only a kept key ending so can be the same one:
-    // comparing those few is cheaper than hashing every renamed key.
-    let collides = map
-        .keys()
-        .filter(|key| key.ends_with("_date"))
-        .any(|key| renames.iter().any(|(_, renamed, _)| renamed == key));
-    if !collides {
-        // In ascending order every earlier entry is in place, so each index is exact.
-        for (index, key, seconds) in renames {
-            map.shift_insert(index, key, Value::from(seconds));
-        }
-        return map;
-    }
-    rebuild(map, renames)
-}
-
-/// The rare case of a renamed key that is also a key of its own (`at` and `at_date`):
-/// inserting every entry in order, as the browser integration does, keeps the first
-/// position and the last value.
-fn rebuild(kept: Map<String, Value>, renames: Vec<(usize, String, i64)>) -> Map<String, Value> {
-    let mut out = Map::with_capacity(kept.len() + renames.len());
-    let mut renames = renames.into_iter().peekable();
-    let mut position = 0;
-    for (key, value) in kept {
-        while let Some((_, renamed, seconds)) = renames.next_if(|r| r.0 == position) {
-            out.insert(renamed, Value::from(seconds));
-            position += 1;
-        }
-        out.insert(key, value);
-        position += 1;
-    }
-    for (_, renamed, seconds) in renames {
-        out.insert(renamed, Value::from(seconds));
-    }
-    out
 }
 
 /// `<key>_date`, allocated once at its final size.
@@ -142,7 +240,7 @@ mod tests {
     use serde_json::json;
 
     fn run(value: Value) -> Value {
-        Value::Object(convert(value.as_object().unwrap()))
+        serde_json::to_value(convert(value.as_object().unwrap())).unwrap()
     }
 
     #[test]
@@ -190,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn in_place_conversion_matches_the_rules_in_order() {
+    fn owned_and_borrowed_conversions_match_the_rules_in_order() {
         let cases = [
             json!({"email": "a@b.co", "a": "2015-01-01", "n": 1, "b_date": "2016-01-01", "c": "2017-01-01"}),
             json!({"at": "2015-01-01", "at_date": 5}),
@@ -211,6 +309,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn properties_read_and_write_as_a_map_does() {
+        let text = r#"{"b":1,"a":{"x":[1]},"b":2}"#;
+        let properties: Properties = serde_json::from_str(text).unwrap();
+        let map: Map<String, Value> = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            properties.iter().collect::<Vec<_>>(),
+            map.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            serde_json::to_string(&properties).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+        assert_eq!(format!("{properties:?}"), format!("{map:?}"));
+        let mut properties = properties;
+        assert_eq!(properties.insert("b".into(), json!(3)), Some(json!(2)));
+        assert_eq!(properties.insert("c".into(), json!(4)), None);
+        assert_eq!(
+            serde_json::to_string(&properties).unwrap(),
+            r#"{"b":3,"a":{"x":[1]},"c":4}"#
+        );
+        assert_eq!(properties.get("c"), Some(&json!(4)));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::properties::Properties;
 use crate::scalar::Scalar;
 use crate::settings::Settings;
 use crate::VERSION;
@@ -25,8 +26,8 @@ pub struct UserState {
     pub segment_user_id: Option<Scalar>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub properties: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Properties::is_empty")]
+    pub properties: Properties,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_info: Option<Map<String, Value>>,
     /// The URL of the last page sent to InMoment, to drop duplicate page calls.
@@ -86,7 +87,7 @@ pub struct SurveySettings<'a> {
     pub event_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment_user_id: Option<&'a Scalar>,
-    pub properties: &'a Map<String, Value>,
+    pub properties: &'a Properties,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page_info: Option<&'a Map<String, Value>>,
     /// The handlers' kept fields, e.g. `group_info`, at the top level as the beacon holds them.

@@ -20,7 +20,7 @@ pub struct IdentifyHandler;
 inmoment_core::register_handler!(EventType::Identify, IdentifyHandler);
 
 impl EventHandler for IdentifyHandler {
-    /// An owned event's traits become the state's properties in place.
+    /// An owned event's traits are moved into the state's properties, not copied.
     fn handle(
         &self,
         mut event: Cow<'_, Event>,

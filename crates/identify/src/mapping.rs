@@ -1,9 +1,9 @@
 //! One function per survey field the identify call sets.
 
 use inmoment_core::lookup::{exact_scalar, looks_like_email, loose_get_truthy, loose_scalar};
+use inmoment_core::properties::{Converter, Properties};
 use inmoment_core::timestamp::unix_seconds;
 use inmoment_core::{properties, Scalar, Warning};
-use serde_json::map::Entry;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -41,37 +41,34 @@ pub fn language(traits: &Map<String, Value>) -> Option<Result<Scalar, Warning>> 
 
 /// All traits plus `id` = userId as sent (as facade's `traits()` adds it), then the
 /// property rules. `id` keeps its place when the traits already have one.
-pub fn properties(
-    traits: Cow<'_, Map<String, Value>>,
-    user_id: Option<Scalar>,
-) -> Map<String, Value> {
+pub fn properties(traits: Cow<'_, Map<String, Value>>, user_id: Option<Scalar>) -> Properties {
     let Some(id) = user_id.map(Scalar::into_value) else {
         return properties::convert_cow(traits);
     };
+    let mut out = Converter::with_capacity(traits.len() + 1);
+    // Taken by the traits' own `id` (keys are unique, so at most one), else added last.
+    let mut id = Some(id);
     match traits {
-        Cow::Owned(mut traits) => {
-            // One lookup (hashing the key) whether or not the traits have an `id`.
-            match traits.entry("id") {
-                Entry::Occupied(mut trait_id) => *trait_id.get_mut() = id,
-                Entry::Vacant(vacant) => {
-                    vacant.insert(id);
-                }
+        Cow::Owned(traits) => {
+            for (key, value) in traits {
+                let value = match id.take_if(|_| key == "id") {
+                    Some(id) => id,
+                    None => value,
+                };
+                out.push(key, value);
             }
-            properties::convert_owned(traits)
         }
         Cow::Borrowed(traits) => {
-            let has_id = traits.contains_key("id");
-            let entries = traits
-                .iter()
-                .map(|(k, v)| {
-                    if k == "id" {
-                        (k.as_str(), &id)
-                    } else {
-                        (k.as_str(), v)
-                    }
-                })
-                .chain((!has_id).then_some(("id", &id)));
-            properties::convert_entries(entries, traits.len() + 1)
+            for (key, value) in traits {
+                match id.take_if(|_| key == "id") {
+                    Some(id) => out.push(key.clone(), id),
+                    None => out.push_borrowed(key, value),
+                }
+            }
         }
     }
+    if let Some(id) = id {
+        out.push("id".to_string(), id);
+    }
+    out.finish()
 }

@@ -22,7 +22,7 @@ pub struct TrackHandler;
 inmoment_core::register_handler!(EventType::Track, TrackHandler);
 
 impl EventHandler for TrackHandler {
-    /// An owned event's properties become the state's properties in place.
+    /// An owned event's properties are moved into the state's properties, not copied.
     fn handle(
         &self,
         mut event: Cow<'_, Event>,
