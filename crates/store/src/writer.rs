@@ -436,6 +436,18 @@ fn append(
     Ok((outcomes, appended))
 }
 
+/// SQL for `delivered_calls` with call `?3` (JSON from our own serializer) appended, or
+/// unchanged when `?3` is NULL. The first call is wrapped as plain text: SQLite's JSON
+/// functions parse and re-render both texts, which was about a sixth of the work of
+/// delivering an event; later calls (rarer) still go through `json_insert`.
+macro_rules! with_call {
+    () => {
+        "CASE WHEN ?3 IS NULL THEN delivered_calls
+              WHEN delivered_calls IS NULL THEN '[' || ?3 || ']'
+              ELSE json_insert(delivered_calls, '$[#]', json(?3)) END"
+    };
+}
+
 /// Applies delivery results, keeping finished events in `delivered` when `keep`; returns
 /// how many rows left the journal and how many were appended (email surveys).
 fn settle(
@@ -457,13 +469,12 @@ fn settle(
                 if let Some(dead) = dead {
                     park(tx, *id, dead, now_ms)?;
                 }
-                tx.prepare_cached(
+                tx.prepare_cached(concat!(
                     "UPDATE journal SET done_calls = ?2, attempts = 0, next_attempt_ms = 0, last_error = NULL,
-                        delivered_calls = CASE WHEN ?3 IS NULL THEN delivered_calls
-                            ELSE json_insert(COALESCE(delivered_calls, '[]'), '$[#]', json(?3)) END,
-                        had_dead = had_dead OR ?4
-                     WHERE id = ?1",
-                )?
+                        delivered_calls = ",
+                    with_call!(),
+                    ", had_dead = had_dead OR ?4 WHERE id = ?1"
+                ))?
                 .execute(params![id, done_calls, delivered, dead.is_some()])?;
             }
             Settlement::Finished {
@@ -523,13 +534,12 @@ fn keep_delivered(
     last: Option<&str>,
     now_ms: i64,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+    tx.prepare_cached(concat!(
         "INSERT INTO delivered (id, source, user_key, message_id, accepted_at_ms, delivered_at_ms, event, calls)
-         SELECT id, source, user_key, message_id, accepted_at_ms, ?2, body,
-                CASE WHEN ?3 IS NULL THEN COALESCE(delivered_calls, '[]')
-                     ELSE json_insert(COALESCE(delivered_calls, '[]'), '$[#]', json(?3)) END
-         FROM journal WHERE id = ?1 AND kind = 'event' AND had_dead = 0",
-    )?
+         SELECT id, source, user_key, message_id, accepted_at_ms, ?2, body, COALESCE(",
+        with_call!(),
+        ", '[]') FROM journal WHERE id = ?1 AND kind = 'event' AND had_dead = 0"
+    ))?
     .execute(params![id, now_ms, last])?;
     Ok(())
 }
