@@ -85,7 +85,6 @@ CREATE TABLE IF NOT EXISTS seen_ids (
     seq         INTEGER PRIMARY KEY,
     source      TEXT    NOT NULL,
     seen_at_ms  INTEGER NOT NULL,
-    count       INTEGER NOT NULL,
     message_ids TEXT    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counts (
@@ -136,8 +135,8 @@ ALTER TABLE journal ADD COLUMN remapped INTEGER NOT NULL DEFAULT 0;
 
 /// Version 5 kept one `seen` row per id; each becomes a row of one id, in its order.
 const FROM_V5: &str = "
-INSERT INTO seen_ids (source, seen_at_ms, count, message_ids)
-    SELECT source, seen_at_ms, 1, json_array(message_id) FROM seen ORDER BY seq;
+INSERT INTO seen_ids (source, seen_at_ms, message_ids)
+    SELECT source, seen_at_ms, json_array(message_id) FROM seen ORDER BY seq;
 DROP TABLE seen;
 ";
 
