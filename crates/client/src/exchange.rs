@@ -51,7 +51,7 @@ pub(crate) async fn transmit(
     clock: &WallClock,
 ) -> Result<Answer, DeliveryError> {
     let mut builder = http
-        .request(method(request.method), &request.url)
+        .request(method(request.method), request.url.clone())
         .header(ACCEPT, "application/json");
     if let Some(body) = &request.body {
         builder = builder

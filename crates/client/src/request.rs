@@ -5,6 +5,7 @@ use std::fmt;
 
 use inmoment_core::{ClientId, Host, HttpRequest, Method, Params};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::Url;
 
 use crate::config::{ClientConfig, ClientSecret};
 use crate::error::ConfigError;
@@ -23,7 +24,9 @@ pub struct WireRequest {
     pub method: Method,
     /// Which role answers; decides the classification of 401 and 404.
     pub host: Host,
-    pub url: String,
+    /// Built on the parsed base URL, so sending does not parse it again (an eligibility
+    /// URL carries every property in its query).
+    pub url: Url,
     /// `application/x-www-form-urlencoded` body, for POST and PUT.
     pub body: Option<String>,
     /// Sends `Authorization: Bearer <token>`.
@@ -36,7 +39,7 @@ impl fmt::Debug for WireRequest {
         f.debug_struct("WireRequest")
             .field("method", &self.method)
             .field("host", &self.host)
-            .field("url", &self.url)
+            .field("url", &self.url.as_str())
             .field("body_bytes", &self.body.as_ref().map(String::len))
             .field("bearer", &self.bearer)
             .finish()
@@ -48,6 +51,18 @@ pub fn form_encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> S
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
+}
+
+/// `base` with `path` (escaped already, and ending in `?query` or not) after its own path.
+fn under(base: &Url, path: &str) -> Url {
+    let (path, query) = match path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path, None),
+    };
+    let mut url = base.clone();
+    url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
+    url.set_query(query);
+    url
 }
 
 fn segment(raw: &str) -> String {
@@ -63,8 +78,8 @@ pub fn usable_in_path(id: &str) -> bool {
 /// The base URLs and REST prefix, checked once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
-    eligibility: String,
-    api: String,
+    eligibility: Url,
+    api: Url,
     prefix: String,
 }
 
@@ -72,10 +87,8 @@ impl Endpoints {
     pub fn new(config: &ClientConfig) -> Result<Endpoints, ConfigError> {
         let base = |setting: &'static str, value: &str| {
             let trimmed = value.trim().trim_end_matches('/');
-            match reqwest::Url::parse(trimmed) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
-                    Ok(trimmed.to_string())
-                }
+            match Url::parse(trimmed) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
                 _ => Err(ConfigError::BadUrl {
                     setting,
                     value: value.to_string(),
@@ -100,10 +113,9 @@ impl Endpoints {
             Host::Eligibility => &self.eligibility,
             Host::Api => &self.api,
         };
-        let mut url = format!("{base}{}", request.path);
+        let mut url = under(base, &request.path);
         if !request.query.is_empty() {
-            url.push('?');
-            url.push_str(&form_encode(request.query.iter()));
+            url.query_pairs_mut().extend_pairs(request.query.iter());
         }
         let body = (!request.form.is_empty()).then(|| form_encode(request.form.iter()));
         WireRequest {
@@ -127,7 +139,7 @@ impl Endpoints {
         WireRequest {
             method: Method::Post,
             host: Host::Api,
-            url: format!("{}/oauth/token", self.api),
+            url: under(&self.api, "/oauth/token"),
             body: Some(form_encode(pairs)),
             bearer: false,
         }
@@ -137,7 +149,7 @@ impl Endpoints {
         WireRequest {
             method,
             host: Host::Api,
-            url: format!("{}{}{path}", self.api, self.prefix),
+            url: under(&self.api, &format!("{}{path}", self.prefix)),
             body,
             bearer: true,
         }
@@ -216,7 +228,10 @@ mod tests {
             &["u-1".into(), "u-2".into()],
             &fields,
         );
-        assert_eq!(request.url, "http://127.0.0.1:8/api/v1/email_survey");
+        assert_eq!(
+            request.url.as_str(),
+            "http://127.0.0.1:8/api/v1/email_survey"
+        );
         assert!(request.bearer);
         assert_eq!(
             request.body.as_deref(),
@@ -257,7 +272,7 @@ mod tests {
         let wire = endpoints().raw(&request);
         assert_eq!(wire.method, Method::Get);
         assert_eq!(
-            wire.url,
+            wire.url.as_str(),
             "http://127.0.0.1:9/eligible.json?account_token=NPS-d3m0d3m0&email=a%2Bb%40example.com&properties%5Bplan%5D=pro+plan"
         );
         assert_eq!(wire.body, None);
@@ -268,7 +283,7 @@ mod tests {
     fn token_request_is_a_client_credentials_form() {
         let id = ClientId::parse("demo-client-id").unwrap();
         let wire = endpoints().token(&id, None);
-        assert_eq!(wire.url, "http://127.0.0.1:8/oauth/token");
+        assert_eq!(wire.url.as_str(), "http://127.0.0.1:8/oauth/token");
         assert_eq!(wire.method, Method::Post);
         assert_eq!(
             wire.body.as_deref(),
@@ -287,16 +302,16 @@ mod tests {
     fn lookups_escape_the_path_segment_and_the_email() {
         let e = endpoints();
         assert_eq!(
-            e.end_user_by_external_id("user/1 ?x").url,
+            e.end_user_by_external_id("user/1 ?x").url.as_str(),
             "http://127.0.0.1:8/api/v1/end_users/user%2F1%20%3Fx?lookup_by_external_id=true"
         );
         assert_eq!(
-            e.end_user_by_external_id("ken@example.com").url,
+            e.end_user_by_external_id("ken@example.com").url.as_str(),
             "http://127.0.0.1:8/api/v1/end_users/ken%40example.com?lookup_by_external_id=true"
         );
         let by_email = e.end_users_by_email("ken+1@example.com");
         assert_eq!(
-            by_email.url,
+            by_email.url.as_str(),
             "http://127.0.0.1:8/api/v1/end_users?email=ken%2B1%40example.com"
         );
         assert_eq!(by_email.method, Method::Get);
@@ -344,7 +359,7 @@ mod tests {
         );
         let decline = e.create_decline(42, &params(&[("origin_url", "https://x.io/a?b=1")]));
         assert_eq!(
-            decline.url,
+            decline.url.as_str(),
             "http://127.0.0.1:8/api/v1/end_users/42/declines"
         );
         assert_eq!(
@@ -355,12 +370,39 @@ mod tests {
     }
 
     #[test]
+    fn a_base_url_with_a_path_keeps_it() {
+        let config = ClientConfig::for_token(&AccountToken::parse("NPS-d3m0d3m0").unwrap())
+            .with_base_urls("http://127.0.0.1:9/proxy/", "http://127.0.0.1:8/im");
+        let e = Endpoints::new(&config).unwrap();
+        let request = HttpRequest {
+            method: Method::Get,
+            host: Host::Eligibility,
+            path: "/eligible.json".into(),
+            query: params(&[("a b", "c&d")]),
+            form: Params::new(),
+        };
+        assert_eq!(
+            e.raw(&request).url.as_str(),
+            "http://127.0.0.1:9/proxy/eligible.json?a+b=c%26d"
+        );
+        assert_eq!(
+            e.end_users_by_email("k@x.io").url.as_str(),
+            "http://127.0.0.1:8/im/api/v1/end_users?email=k%40x.io"
+        );
+        let id = ClientId::parse("demo-client-id").unwrap();
+        assert_eq!(
+            e.token(&id, None).url.as_str(),
+            "http://127.0.0.1:8/im/oauth/token"
+        );
+    }
+
+    #[test]
     fn the_prefix_is_configurable() {
         let mut config = ClientConfig::for_token(&AccountToken::parse("NPS-d3m0d3m0").unwrap());
         config.rest_prefix = "/v1/".into();
         let e = Endpoints::new(&config).unwrap();
         assert_eq!(
-            e.update_end_user(1, &Params::new()).url,
+            e.update_end_user(1, &Params::new()).url.as_str(),
             "https://app.wootric.com/v1/end_users/1"
         );
     }
