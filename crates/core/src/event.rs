@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 use crate::error::MappingError;
+use crate::event_fields::{EventFields, Members};
 use crate::scalar::Scalar;
 
 /// The Segment call types; only some have a handler.
@@ -158,21 +159,38 @@ pub struct Event {
 impl Event {
     /// Parses one event from JSON text; the error path is empty for a syntax error.
     pub fn from_json(text: &str) -> Result<Event, MappingError> {
-        let value: Value = serde_json::from_str(text)
+        let fields: EventFields = serde_json::from_str(text)
             .map_err(|e| MappingError::new("", format!("not valid JSON: {e}")))?;
-        Event::from_value(value, None)
+        Event::from_fields(fields, None)
     }
 
     /// Builds an event from parsed JSON. `forced_type` is the type given by an endpoint
     /// path (`/v1/track`), which wins over the body's `type`.
     pub fn from_value(value: Value, forced_type: Option<EventType>) -> Result<Event, MappingError> {
-        let Value::Object(fields) = value else {
-            return Err(MappingError::new(
-                "",
-                format!("expected a JSON object, found {}", kind(&value)),
-            ));
-        };
-        let (common, mut fields) = take_named(
+        match value {
+            Value::Object(fields) => Event::from_members(fields, forced_type),
+            other => Err(not_an_object(&other)),
+        }
+    }
+
+    /// [`Event::from_value`] for JSON parsed as [`EventFields`] (the same event).
+    pub fn from_fields(
+        fields: EventFields,
+        forced_type: Option<EventType>,
+    ) -> Result<Event, MappingError> {
+        match fields {
+            EventFields::Object(members) => Event::from_members(members, forced_type),
+            EventFields::Other(other) => Err(not_an_object(&other)),
+        }
+    }
+
+    /// The members of the event's object in the order sent; a repeated key keeps its last
+    /// value (at its first place), as in a parsed map.
+    fn from_members(
+        fields: impl IntoIterator<Item = (String, Value)>,
+        forced_type: Option<EventType>,
+    ) -> Result<Event, MappingError> {
+        let (common, mut rest) = take_named(
             fields,
             [
                 "type",
@@ -199,7 +217,7 @@ impl Event {
         let sent_at = read_string(sent_at, "sentAt")?;
         let context = read_context(context)?;
         let integrations = read_object(integrations, "integrations")?;
-        let payload = read_payload(event_type, &mut fields)?;
+        let payload = read_payload(event_type, &mut rest)?;
 
         if user_id.is_none() && anonymous_id.is_none() {
             return Err(MappingError::new(
@@ -221,7 +239,7 @@ impl Event {
             context,
             integrations,
             payload,
-            extra: fields,
+            extra: rest.into_map(),
         })
     }
 
@@ -270,23 +288,21 @@ impl Event {
 }
 
 /// Takes the values of `names` out of `fields` in one pass, matched by name (removing
-/// each by key hashed it and shifted the rest, a tenth of ingest's work per event). The
-/// other fields keep their order.
+/// each by key hashed it and shifted the rest, a tenth of ingest's work per event); a
+/// repeated name keeps its last value. The other fields keep their order.
 fn take_named<const N: usize>(
-    fields: Map<String, Value>,
+    fields: impl IntoIterator<Item = (String, Value)>,
     names: [&str; N],
-) -> ([Option<Value>; N], Map<String, Value>) {
+) -> ([Option<Value>; N], Members) {
     let mut taken = [const { None }; N];
-    let mut rest = Map::new();
+    let mut rest = Vec::new();
     for (key, value) in fields {
         match names.iter().position(|name| *name == key) {
             Some(at) => taken[at] = Some(value),
-            None => {
-                rest.insert(key, value);
-            }
+            None => rest.push((key, value)),
         }
     }
-    (taken, rest)
+    (taken, Members(rest))
 }
 
 fn read_type(value: Option<Value>) -> Result<EventType, MappingError> {
@@ -329,14 +345,11 @@ fn read_context(value: Option<Value>) -> Result<Context, MappingError> {
         ip: read_string(ip, "context.ip")?,
         locale: read_string(locale, "context.locale")?,
         user_agent: read_string(user_agent, "context.userAgent")?,
-        extra,
+        extra: extra.into_map(),
     })
 }
 
-fn read_payload(
-    event_type: EventType,
-    fields: &mut Map<String, Value>,
-) -> Result<Payload, MappingError> {
+fn read_payload(event_type: EventType, fields: &mut Members) -> Result<Payload, MappingError> {
     Ok(match event_type {
         EventType::Identify => Payload::Identify {
             traits: take_object(fields, "traits")?,
@@ -406,8 +419,8 @@ fn as_sent_if_changed(value: Option<&Value>) -> Option<Value> {
 }
 
 /// An identifier: strings are trimmed (empty means absent), numbers become strings.
-fn take_id(fields: &mut Map<String, Value>, key: &str) -> Result<Option<String>, MappingError> {
-    read_id(fields.shift_remove(key), key)
+fn take_id(fields: &mut Members, key: &str) -> Result<Option<String>, MappingError> {
+    read_id(fields.take(key), key)
 }
 
 fn read_id(value: Option<Value>, key: &str) -> Result<Option<String>, MappingError> {
@@ -431,8 +444,8 @@ fn read_id(value: Option<Value>, key: &str) -> Result<Option<String>, MappingErr
     }
 }
 
-fn take_string(fields: &mut Map<String, Value>, key: &str) -> Result<Option<String>, MappingError> {
-    read_string(fields.shift_remove(key), key)
+fn take_string(fields: &mut Members, key: &str) -> Result<Option<String>, MappingError> {
+    read_string(fields.take(key), key)
 }
 
 fn read_string(value: Option<Value>, path: &str) -> Result<Option<String>, MappingError> {
@@ -446,11 +459,8 @@ fn read_string(value: Option<Value>, path: &str) -> Result<Option<String>, Mappi
     }
 }
 
-fn take_object(
-    fields: &mut Map<String, Value>,
-    key: &str,
-) -> Result<Map<String, Value>, MappingError> {
-    read_object(fields.shift_remove(key), key)
+fn take_object(fields: &mut Members, key: &str) -> Result<Map<String, Value>, MappingError> {
+    read_object(fields.take(key), key)
 }
 
 fn read_object(value: Option<Value>, path: &str) -> Result<Map<String, Value>, MappingError> {
@@ -465,6 +475,10 @@ fn read_object(value: Option<Value>, path: &str) -> Result<Map<String, Value>, M
 }
 
 /// A JSON type name for error messages.
+fn not_an_object(value: &Value) -> MappingError {
+    MappingError::new("", format!("expected a JSON object, found {}", kind(value)))
+}
+
 pub fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -632,5 +646,24 @@ mod tests {
     fn alias_needs_previous_id() {
         let err = parse(json!({"type":"alias","userId":"u"})).unwrap_err();
         assert_eq!(err.path, "previousId");
+    }
+
+    /// Read from the members as sent (repeats kept) or from a parsed map, an event is the
+    /// same, errors included.
+    #[test]
+    fn members_read_as_the_parsed_map() {
+        for text in [
+            r#"{"type":"track","event":"A","event":null,"userId":"u"}"#,
+            r#"{"type":"track","event":null,"event":"B","x":1,"userId":"u","x":[2]}"#,
+            r#"{"type":"page","userId":"u","type":"identify","traits":{"a":1},"traits":{"b":2}}"#,
+            r#"{"type":"group","userId":"u","groupId":7,"traits":null,"properties":{"p":1}}"#,
+            r#"{"type":"alias","userId":"u","previousId":" p ","previousId":"q"}"#,
+            r#"{"type":"identify","userId":"u","context":{"ip":"a","z":1,"ip":"b","z":2}}"#,
+            r#"{"type":"screen","anonymousId":"a","name":3}"#,
+            r#"[1]"#,
+        ] {
+            let from_map = Event::from_value(serde_json::from_str(text).unwrap(), None);
+            assert_eq!(Event::from_json(text), from_map, "{text}");
+        }
     }
 }

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use inmoment_core::email_survey;
 use inmoment_core::{
-    map_event_owned, Event, InMomentCall, Payload, Registry, Settings, SkipReason, SurveySkip,
-    UserState,
+    map_event_owned, Event, EventFields, InMomentCall, Payload, Registry, Settings, SkipReason,
+    SurveySkip, UserState,
 };
 
 use inmoment_store::{Journal, JournalError, PendingRow, StateUpdate};
@@ -160,9 +160,9 @@ pub enum Mapped {
 /// pure, the one mapping function of delivery and of `queue remap`, so a remap preview
 /// shows exactly what delivery would send.
 pub fn map_stored(body: &str, source: &str, before: UserState, mapping: &Mapping<'_>) -> Mapped {
-    let event = serde_json::from_str(body)
+    let event = serde_json::from_str::<EventFields>(body)
         .map_err(|e| e.to_string())
-        .and_then(|value| Event::from_value(value, None).map_err(|e| e.to_string()));
+        .and_then(|fields| Event::from_fields(fields, None).map_err(|e| e.to_string()));
     let event = match event {
         Ok(event) => event,
         Err(error) => {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
+use inmoment_core::EventFields;
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode};
@@ -88,7 +89,7 @@ pub fn basic_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 /// The `writeKey` string of a JSON object, when present and non-empty.
-pub fn body_key(value: &Value) -> Option<&str> {
+pub fn body_key(value: &EventFields) -> Option<&str> {
     value
         .get("writeKey")
         .and_then(Value::as_str)

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use inmoment_core::EventFields;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -204,8 +205,8 @@ impl Envelope<'_> {
         for (index, raw) in self.items.iter().enumerate() {
             let text = raw.get();
             if text.len() > limit.max_bytes {
-                let kind =
-                    serde_json::from_str(text).map_or("unknown", |v: Value| kind_of(&v, None));
+                let kind = serde_json::from_str(text)
+                    .map_or("unknown", |fields: EventFields| kind_of(&fields, None));
                 let error = limit.error().at_index(index);
                 items.push(Item {
                     kind,
@@ -213,7 +214,8 @@ impl Envelope<'_> {
                 });
                 continue;
             }
-            let mut value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            let mut value: EventFields =
+                serde_json::from_str(text).unwrap_or(EventFields::Other(Value::Null));
             let kind = kind_of(&value, None);
             if let Some(key) = auth::body_key(&value) {
                 if key != request_key {
@@ -230,11 +232,9 @@ impl Envelope<'_> {
                     continue;
                 }
             }
-            if let Value::Object(fields) = &mut value {
-                fields.shift_remove("writeKey");
-                merge_into(fields, "context", self.context.as_ref());
-                merge_into(fields, "integrations", self.integrations.as_ref());
-            }
+            value.remove("writeKey");
+            merge_into(&mut value, "context", self.context.as_ref());
+            merge_into(&mut value, "integrations", self.integrations.as_ref());
             items.push(Item {
                 kind,
                 input: Input::Json(value),
@@ -246,14 +246,12 @@ impl Envelope<'_> {
 
 /// Adds the batch-level object's keys that the item's object lacks. An item whose field is
 /// not an object is left alone for validation to report.
-fn merge_into(fields: &mut Map<String, Value>, key: &str, batch: Option<&Map<String, Value>>) {
+fn merge_into(fields: &mut EventFields, key: &str, batch: Option<&Map<String, Value>>) {
     let Some(batch) = batch else {
         return;
     };
     match fields.get_mut(key) {
-        None | Some(Value::Null) => {
-            fields.insert(key.to_string(), Value::Object(batch.clone()));
-        }
+        None | Some(Value::Null) => fields.set(key, Value::Object(batch.clone())),
         Some(Value::Object(own)) => {
             for (name, value) in batch {
                 if !own.contains_key(name) {
@@ -278,8 +276,11 @@ mod tests {
         let Input::Json(value) = &items[0].input else {
             panic!("decided: {:?}", items[0].input)
         };
-        assert_eq!(value["context"], json!({"ip":"1.1.1.1","locale":"en-US"}));
-        assert_eq!(value["integrations"], json!({"All":false}));
+        assert_eq!(
+            value.get("context"),
+            Some(&json!({"ip":"1.1.1.1","locale":"en-US"}))
+        );
+        assert_eq!(value.get("integrations"), Some(&json!({"All":false})));
     }
 
     #[test]

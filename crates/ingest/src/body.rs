@@ -10,8 +10,8 @@ use axum::http::{header, HeaderMap};
 use bytes::Bytes;
 use flate2::read::MultiGzDecoder;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
 use serde_json::error::Category;
-use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode};
 
@@ -175,7 +175,7 @@ pub fn without_bom(bytes: &[u8]) -> &[u8] {
 }
 
 /// Parses JSON, reporting the parser's line and column when it is not JSON.
-pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(without_bom(bytes)).map_err(json_error)
 }
 
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn syntax_error_has_line_and_column() {
-        let err = parse_json(b"{\n  \"a\": nope}").unwrap_err();
+        let err = parse_json::<serde_json::Value>(b"{\n  \"a\": nope}").unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidJson);
         assert_eq!(err.position(), Some((2, 9)));
         assert!(err.message.contains("line 2 column 9"), "{}", err.message);

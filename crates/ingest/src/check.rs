@@ -93,7 +93,7 @@ fn check(submission: Submission) -> Checked {
                 .get("messageId")
                 .and_then(|v| v.as_str())
                 .map(str::to_string);
-            let checked = Event::from_value(value, forced_type)
+            let checked = Event::from_fields(value, forced_type)
                 .map_err(|e| ApiError::new(ErrorCode::InvalidEvent, e.message).at_path(e.path))
                 .and_then(|mut event| {
                     fill_message_id(&mut event)?;

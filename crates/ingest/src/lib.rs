@@ -33,7 +33,7 @@ pub mod webhook;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use inmoment_core::EventType;
+use inmoment_core::{EventFields, EventType};
 use serde_json::Value;
 
 pub use error::{ApiError, ErrorCode};
@@ -73,7 +73,7 @@ pub struct Item {
 #[derive(Debug)]
 pub enum Input {
     /// The event's JSON, still to be validated.
-    Json(Value),
+    Json(EventFields),
     /// Already decided before the stack (too large, wrong write key, Segment `delete`).
     Decided(Status),
 }
@@ -99,7 +99,7 @@ pub enum Status {
 }
 
 /// The metrics label of a `type` value: a known type's name, else `unknown`.
-pub fn kind_of(value: &Value, forced: Option<EventType>) -> &'static str {
+pub fn kind_of(value: &EventFields, forced: Option<EventType>) -> &'static str {
     if let Some(t) = forced {
         return t.as_str();
     }

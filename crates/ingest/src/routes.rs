@@ -11,7 +11,6 @@ use axum::routing::{post, MethodRouter};
 use axum::Router;
 use chrono::Utc;
 use inmoment_core::EventType;
-use serde_json::Value;
 
 use super::body::{self, Limit};
 use super::error::ApiError;
@@ -87,9 +86,7 @@ async fn single(
     let mut value = body::parse_json(&bytes)?;
     let key = auth::request_key(header_key, auth::body_key(&value))?;
     let source = state.keys.lookup(&key)?;
-    if let Value::Object(fields) = &mut value {
-        fields.shift_remove("writeKey");
-    }
+    value.remove("writeKey");
     let submission = Submission {
         source,
         received_at,

@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::Response;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
+use inmoment_core::EventFields;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sha1::Sha1;
@@ -72,9 +73,9 @@ async fn handle(
             config.max_batch_items,
         ));
     }
-    let values: Vec<Value> = elements
+    let values: Vec<EventFields> = elements
         .iter()
-        .map(|raw| serde_json::from_str(raw.get()).unwrap_or(Value::Null))
+        .map(|raw| serde_json::from_str(raw.get()).unwrap_or(EventFields::Other(Value::Null)))
         .collect();
     let source = match credential {
         Some(source) => source,
@@ -138,7 +139,7 @@ fn credential(
 
 /// The source named by the body's `writeKey`: the object's, or the one key that every
 /// element of an array carries.
-fn body_source(state: &AppState, values: &[Value]) -> Result<Arc<Source>, ApiError> {
+fn body_source(state: &AppState, values: &[EventFields]) -> Result<Arc<Source>, ApiError> {
     let mut keys = values.iter().map(auth::body_key);
     let first = keys.next().flatten().ok_or_else(no_credential)?;
     if keys.any(|key| key != Some(first)) {
@@ -159,16 +160,14 @@ fn no_credential() -> ApiError {
 
 /// One element: size-checked, Segment's `delete` set aside, Segment's own `writeKey`
 /// dropped (it is not ours and is never stored).
-fn item(index: usize, raw_len: usize, mut value: Value, limit: Limit) -> Item {
+fn item(index: usize, raw_len: usize, mut value: EventFields, limit: Limit) -> Item {
     let kind = kind_of(&value, None);
     let input = if raw_len > limit.max_bytes {
         Input::Decided(Status::Rejected(limit.error().at_index(index)))
     } else if kind == "delete" {
         Input::Decided(Status::Skipped("delete_not_supported".into()))
     } else {
-        if let Value::Object(fields) = &mut value {
-            fields.shift_remove("writeKey");
-        }
+        value.remove("writeKey");
         Input::Json(value)
     };
     Item { kind, input }
