@@ -12,6 +12,7 @@
 pub mod accept;
 mod acceptor;
 mod admin;
+mod append;
 mod dedup;
 mod journal;
 mod reader;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::append::Appends;
 use super::dedup::{self, SeenIndex};
 use super::schema;
 use crate::accept::{AcceptError, EventOutcome};
@@ -252,8 +253,8 @@ impl Writer {
         let mut settled: u64 = 0;
         let mut pending: i64 = 0;
         let cutoff_ms = now_ms.saturating_sub(self.window_ms());
-        // The ids this commit remembers, per source, written as one row each.
-        let mut seen_ids: Vec<(String, Vec<String>)> = Vec::new();
+        // The rows this commit appends and the ids it remembers (one row per source).
+        let mut appends = Appends::default();
         let outcome = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
             let max_ids = self.config.dedup_max_ids;
@@ -267,20 +268,14 @@ impl Writer {
                         source, entries, ..
                     } => {
                         let entries = std::mem::take(entries);
-                        let at = match seen_ids.iter().position(|(s, _)| s == source) {
-                            Some(at) => at,
-                            None => {
-                                seen_ids.push((source.clone(), Vec::new()));
-                                seen_ids.len() - 1
-                            }
-                        };
-                        let ids = &mut seen_ids[at].1;
                         let (outcomes, count) =
-                            append(&tx, &mut self.seen, source, entries, ids, now_ms)?;
+                            append(&mut self.seen, source, entries, &mut appends, now_ms);
                         appended += count;
                         results.push(Some(outcomes));
                     }
                     Command::Settle { updates, .. } => {
+                        // Rows keep the order of the commands that added them.
+                        appends.flush(&tx, now_ms)?;
                         let (left, added) = settle(&tx, updates, now_ms, keep)?;
                         settled += left;
                         appended += added;
@@ -288,7 +283,8 @@ impl Writer {
                     }
                 }
             }
-            for (source, ids) in &seen_ids {
+            appends.flush(&tx, now_ms)?;
+            for (source, ids) in appends.seen_ids() {
                 dedup::write_ids(&tx, source, now_ms, ids)?;
             }
             let delta = i64::try_from(appended).unwrap_or(i64::MAX)
@@ -395,21 +391,19 @@ impl Writer {
     }
 }
 
-/// Appends one request's events inside the group's transaction; returns the outcomes in
-/// order and how many rows were appended.
+/// De-duplicates one request's events and queues the new ones in `appends` (written by
+/// its next flush, in the group's transaction); returns the outcomes in order and how
+/// many rows were queued.
 fn append(
-    tx: &Transaction<'_>,
     seen: &mut SeenIndex,
     source: &str,
     entries: Vec<Entry>,
-    seen_ids: &mut Vec<String>,
+    appends: &mut Appends,
     now_ms: i64,
-) -> rusqlite::Result<(Vec<EventOutcome>, u64)> {
+) -> (Vec<EventOutcome>, u64) {
     let mut outcomes = Vec::with_capacity(entries.len());
     let mut appended = 0;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO journal (source, user_key, message_id, kind, body, accepted_at_ms) VALUES (?1, ?2, ?3, 'event', ?4, ?5)",
-    )?;
+    let handle = appends.source(source);
     for entry in entries {
         let (user_key, message_id, body) = match entry {
             Entry::Answered(outcome) => {
@@ -427,13 +421,12 @@ fn append(
             outcomes.push(EventOutcome::Duplicate);
             continue;
         }
-        insert.execute(params![source, user_key, message_id, body, now_ms])?;
-        seen_ids.push(message_id);
+        appends.push(handle, user_key, message_id, body);
         seen.insert(seen_key, now_ms);
         appended += 1;
         outcomes.push(EventOutcome::Stored);
     }
-    Ok((outcomes, appended))
+    (outcomes, appended)
 }
 
 /// SQL for `delivered_calls` with call `?3` (JSON from our own serializer) appended, or
