@@ -23,9 +23,16 @@ const REQUESTS: usize = EVENTS / PER_REQUEST;
 const SENDERS: usize = 16;
 /// The kill comes once this many events were answered 200.
 const KILL_AFTER: usize = EVENTS / 3;
-/// Calls the delivery engine has in flight at most (`delivery_concurrency` 8 × 4): only
+/// `delivery_concurrency` of the server under test.
+const CONCURRENCY: usize = 8;
+/// Calls the delivery engine has in flight at most (`delivery_concurrency` × 4): only
 /// these can reach InMoment without their success being recorded before the kill.
-const MAX_IN_FLIGHT: usize = 32;
+const MAX_IN_FLIGHT: usize = CONCURRENCY * 4;
+
+async fn start_server(dir: &std::path::Path, inmoment_url: &str) -> ServerProcess {
+    let concurrency = ("INMOMENT_DELIVERY_CONCURRENCY", CONCURRENCY.to_string());
+    ServerProcess::start_with(dir, inmoment_url, &[concurrency]).await
+}
 
 fn message_id(event: usize) -> String {
     format!("crash-{event}")
@@ -133,7 +140,7 @@ fn deliveries(sandbox: &Sandbox) -> HashMap<String, usize> {
 async fn events_answered_200_survive_a_sigkill_once_and_resending_duplicates_nothing() {
     let dir = TempDir::new("crash");
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let mut server = ServerProcess::start(dir.path(), &sandbox.base_url()).await;
+    let mut server = start_server(dir.path(), &sandbox.base_url()).await;
     let outcomes = send_and_kill(&mut server).await;
 
     // Right after the kill, before anything could repair the store.
@@ -173,7 +180,7 @@ async fn events_answered_200_survive_a_sigkill_once_and_resending_duplicates_not
     }
 
     // The client re-sends what got no answer, then (to prove dedup) everything else too.
-    let mut server = ServerProcess::start(dir.path(), &sandbox.base_url()).await;
+    let mut server = start_server(dir.path(), &sandbox.base_url()).await;
     let url = format!("{}/v1/batch", server.base_url());
     let client = clients::http();
     let (unanswered, answered_requests): (Vec<usize>, Vec<usize>) =
