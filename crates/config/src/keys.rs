@@ -348,10 +348,11 @@ keys! {
             example: r#""https://api.wootric.com""#,
             show: Show::Top(|c| c.api_url.as_deref().and_then(text)),
         }
-        /// InMoment calls in flight at once (each user's calls still go one at a time).
+        /// InMoment calls in flight at once (each user's calls still go one at a time);
+        /// delivery to a distant InMoment waits on the round trip, so raise it there.
         delivery_concurrency: String {
             kind: Kind::Number { min: 1 },
-            default: Some("16"),
+            default: Some("8"),
             example: "32",
             show: Show::Top(|c| int(c.delivery.concurrency)),
         }

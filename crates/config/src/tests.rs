@@ -41,7 +41,7 @@ fn defaults_apply_when_only_a_write_key_is_given() {
     assert_eq!(config.dedup_window, Duration::from_secs(86_400));
     assert_eq!(config.dedup_max_ids, 2_000_000);
     assert_eq!(config.max_concurrent_requests, 1024);
-    assert_eq!(config.delivery.concurrency, 16);
+    assert_eq!(config.delivery.concurrency, 8);
     assert_eq!(config.delivery.rate_limit_per_minute, None);
     assert_eq!(config.sources.len(), 1);
     assert_eq!(config.sources[0].source.name, DEFAULT_SOURCE_NAME);
