@@ -22,11 +22,7 @@ impl EventFields {
     /// The value of `key` (its last occurrence, as a parsed map keeps).
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            EventFields::Object(members) => members
-                .iter()
-                .rev()
-                .find(|(name, _)| name == key)
-                .map(|(_, value)| value),
+            EventFields::Object(members) => last_of(members, key).map(|at| &members[at].1),
             EventFields::Other(_) => None,
         }
     }
@@ -34,11 +30,7 @@ impl EventFields {
     /// Mutable access to the value of `key` (its last occurrence).
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
         match self {
-            EventFields::Object(members) => members
-                .iter_mut()
-                .rev()
-                .find(|(name, _)| name == key)
-                .map(|(_, value)| value),
+            EventFields::Object(members) => last_of(members, key).map(|at| &mut members[at].1),
             EventFields::Other(_) => None,
         }
     }
@@ -67,11 +59,7 @@ pub(crate) struct Members(pub(crate) Vec<(String, Value)>);
 impl Members {
     /// The value of `key` (its last occurrence).
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| value)
+        last_of(&self.0, key).map(|at| &self.0[at].1)
     }
 
     /// Removes every occurrence of `key` and returns the last one's value.
@@ -91,6 +79,11 @@ impl Members {
     pub(crate) fn into_map(self) -> Map<String, Value> {
         self.0.into_iter().collect()
     }
+}
+
+/// Where `key` last occurs among `members` (the occurrence a parsed map keeps).
+fn last_of(members: &[(String, Value)], key: &str) -> Option<usize> {
+    members.iter().rposition(|(name, _)| name == key)
 }
 
 impl From<Value> for EventFields {
