@@ -86,15 +86,6 @@ fn last_of(members: &[(String, Value)], key: &str) -> Option<usize> {
     members.iter().rposition(|(name, _)| name == key)
 }
 
-impl From<Value> for EventFields {
-    fn from(value: Value) -> EventFields {
-        match value {
-            Value::Object(map) => EventFields::Object(map.into_iter().collect()),
-            other => EventFields::Other(other),
-        }
-    }
-}
-
 impl<'de> Deserialize<'de> for EventFields {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(FieldsVisitor)
@@ -181,7 +172,6 @@ mod tests {
             let fields: EventFields = serde_json::from_str(text).unwrap();
             let value: Value = serde_json::from_str(text).unwrap();
             assert_eq!(as_map(fields), value, "{text}");
-            assert_eq!(as_map(EventFields::from(value.clone())), value, "{text}");
         }
     }
 
